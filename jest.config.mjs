@@ -1,0 +1,14 @@
+// ESM mode (run with NODE_OPTIONS=--experimental-vm-modules): the only way Jest loads NestJS 12 on Node 20.
+export default {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testRegex: String.raw`test/.*\.(spec|e2e-spec)\.ts$`,
+  extensionsToTreatAsEsm: ['.ts'],
+  moduleNameMapper: {
+    '^nestjs-genesys-auth$': '<rootDir>/lib/index.ts',
+    '^nestjs-genesys-auth/(health|testing)$': '<rootDir>/lib/$1/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
+  testTimeout: 20000,
+};

@@ -1,0 +1,21 @@
+/** Reads the time and sets timers. One place, so tests can control time without sleeping. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Starts a timer that never keeps the process alive on its own. */
+  setTimeout(callback: () => void, delayMs: number): NodeJS.Timeout;
+  clearTimeout(timer: NodeJS.Timeout): void;
+}
+
+/** Longest delay Node's timers accept; longer ones would fire at once. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** The real clock: `Date.now` and unref'd Node timers (so Jest fake timers drive it too). */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (callback, delayMs) => setTimeout(callback, Math.min(Math.max(0, delayMs), MAX_TIMER_DELAY_MS)).unref(),
+  clearTimeout: (timer) => clearTimeout(timer),
+};
+
+/** Injection token of the {@link Clock} the library uses; override it in tests if you need to. */
+export const GENESYS_AUTH_CLOCK = Symbol('GENESYS_AUTH_CLOCK');

@@ -1,0 +1,133 @@
+/**
+ * Why a Genesys authentication step failed. Each code tells the caller what to do next:
+ * - `invalid_options`: the module options are wrong; fix the configuration.
+ * - `invalid_client` / `unauthorized_client` / `invalid_scope`: Genesys refused the credentials or scopes; not retried.
+ * - `rejected`: the token endpoint refused the request for another reason (4xx, e.g. a wrong `loginBaseUrl`); not retried.
+ * - `rate_limited`: the token endpoint asked us to slow down; retried with backoff.
+ * - `unavailable`: 5xx, refused or reset connections; retried with backoff.
+ * - `timeout`: the token endpoint did not answer in time; retried with backoff.
+ * - `bad_response`: the token endpoint answered with something that is not a usable token; retried with backoff.
+ * - `shutdown`: the application is closing; no token will come.
+ */
+export type GenesysAuthErrorCode =
+  | 'invalid_options'
+  | 'invalid_client'
+  | 'unauthorized_client'
+  | 'invalid_scope'
+  | 'rejected'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'timeout'
+  | 'bad_response'
+  | 'shutdown';
+
+const RETRYABLE_CODES: ReadonlySet<GenesysAuthErrorCode> = new Set([
+  'rate_limited',
+  'unavailable',
+  'timeout',
+  'bad_response',
+]);
+
+/** Details carried by a {@link GenesysAuthError}. None of them ever holds a secret or a token. */
+export interface GenesysAuthErrorDetails {
+  /** HTTP status of the token endpoint's answer, when there was one. */
+  readonly status?: number;
+  /** Genesys' `error` field, e.g. `invalid_client`. */
+  readonly genesysError?: string;
+  /** Genesys' `error_description` (or `description`) field. */
+  readonly genesysErrorDescription?: string;
+  /** How long the server asked us to wait before trying again, in milliseconds. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * The one error type this library throws. Safe to log: its message and fields never contain the
+ * client secret or an access token, and it holds no reference to the HTTP request that failed.
+ */
+export class GenesysAuthError extends Error implements GenesysAuthErrorDetails {
+  override readonly name = 'GenesysAuthError';
+  readonly status?: number;
+  readonly genesysError?: string;
+  readonly genesysErrorDescription?: string;
+  readonly retryAfterMs?: number;
+
+  constructor(
+    /** What kind of failure this is; see {@link GenesysAuthErrorCode}. */
+    readonly code: GenesysAuthErrorCode,
+    message: string,
+    details: GenesysAuthErrorDetails = {},
+  ) {
+    super(message);
+    Object.assign(this, withoutUndefined(details));
+  }
+
+  /** Whether trying again later may succeed (outages, timeouts, rate limits), as opposed to a configuration problem. */
+  get retryable(): boolean {
+    return RETRYABLE_CODES.has(this.code);
+  }
+
+  /** A plain, secret-free description for logs and health output. */
+  toJSON(): Record<string, unknown> {
+    return withoutUndefined({
+      name: this.name,
+      code: this.code,
+      message: this.message,
+      status: this.status,
+      genesysError: this.genesysError,
+      genesysErrorDescription: this.genesysErrorDescription,
+      retryAfterMs: this.retryAfterMs,
+    });
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** What replaces a secret in any text or object the library hands out. */
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Replaces every occurrence of each secret in `text` with {@link REDACTED}.
+ * Secrets shorter than 4 characters are ignored: they would blank out ordinary words.
+ */
+export function redactText(text: string, secrets: Iterable<string | undefined>): string {
+  let result = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) result = result.split(secret).join(REDACTED);
+  }
+  return result;
+}
+
+/** Prototypes of the objects an AxiosError reaches that may hold request headers. Sockets, agents and buffers are not walked. */
+const HEADER_HOLDERS = new Set(['Object', 'Array', 'AxiosHeaders', 'ClientRequest', 'RedirectableRequest']);
+
+function holdsHeaders(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === null || HEADER_HOLDERS.has((value as { constructor?: { name?: string } }).constructor?.name ?? '');
+}
+
+/**
+ * Replaces each secret wherever it stands in `root` and the header-holding objects it reaches
+ * (an AxiosError's `config`, `request`, `response.request`, raw header strings…). Returns `root`.
+ */
+export function redactDeep<T extends object>(root: T, secrets: readonly string[], maxDepth = 8): T {
+  const seen = new WeakSet<object>();
+  const visit = (value: object, depth: number): void => {
+    if (seen.has(value) || depth > maxDepth) return;
+    seen.add(value);
+    for (const key of Reflect.ownKeys(value)) {
+      const descriptor = Reflect.getOwnPropertyDescriptor(value, key);
+      if (!descriptor || !('value' in descriptor)) continue; // getters are not read: they may have side effects
+      const child: unknown = descriptor.value;
+      if (typeof child === 'string') {
+        const redacted = redactText(child, secrets);
+        if (redacted !== child && descriptor.writable) Reflect.set(value, key, redacted);
+      } else if (typeof child === 'object' && child !== null && (depth === 0 || holdsHeaders(child))) {
+        visit(child, depth + 1);
+      }
+    }
+  };
+  visit(root, 0);
+  return root;
+}

@@ -1,0 +1,161 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { HttpService } from '@nestjs/axios';
+import { AxiosError, isAxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
+import { REDACTED, redactDeep } from './errors.js';
+import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import { GenesysTokenService } from './genesys-token.service.js';
+import { parseRetryAfter } from './retry-after.js';
+
+/** What the interceptor remembers about one request across its retries (a plain key, since axios copies config on retry). */
+interface SigningState {
+  /** The token this interceptor put in the Authorization header; absent when it did not sign. */
+  signedWith?: string;
+  retriedAfter401?: boolean;
+  rateLimitRetries?: number;
+}
+
+type SignableConfig = InternalAxiosRequestConfig & { genesysAuth?: SigningState };
+
+/** Options follow-redirects hands to `beforeRedirect`: enough to see where the redirect goes. */
+interface RedirectOptions {
+  protocol?: string;
+  host?: string;
+  hostname?: string;
+  port?: string | number;
+  headers?: Record<string, unknown>;
+}
+
+/**
+ * Signs Genesys Cloud API requests with `Authorization: Bearer <token>`, only when they go to the
+ * configured API origin; on a 401 renews the token and retries once; retries a 429 after its
+ * `Retry-After` within limits; and redacts the token from every error it lets through.
+ *
+ * `GenesysHttpService` already uses it. Attach it to an `HttpService` or axios instance of your own
+ * with {@link GenesysAuthInterceptor.attachTo}.
+ */
+@Injectable()
+export class GenesysAuthInterceptor implements OnApplicationShutdown {
+  private readonly attached = new WeakSet<AxiosInstance>();
+  private readonly apiOrigin: string;
+  private readonly pendingWaits = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+
+  constructor(
+    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
+    private readonly tokens: GenesysTokenService,
+    @Inject(GENESYS_AUTH_CLOCK) private readonly clock: Clock,
+  ) {
+    this.apiOrigin = config.apiBaseUrl;
+  }
+
+  /**
+   * Installs the interceptor on an `HttpService` or axios instance. Attaching to the same instance
+   * again does nothing, so requests are never signed or retried twice.
+   * Do not attach it to axios' global default instance (what a plain `HttpModule` uses): every
+   * library in the process shares that one.
+   */
+  attachTo(target: HttpService | AxiosInstance): void {
+    const instance = 'axiosRef' in target ? target.axiosRef : target;
+    if (this.attached.has(instance)) return;
+    this.attached.add(instance);
+    instance.interceptors.request.use((config) => this.sign(instance, config));
+    instance.interceptors.response.use(undefined, (error: unknown) => this.onError(instance, error));
+  }
+
+  /** Whether a URL goes to the configured API origin (same scheme, host and port; no user info). */
+  isApiUrl(url: string): boolean {
+    try {
+      const parsed = new URL(url);
+      return parsed.origin === this.apiOrigin && parsed.username === '' && parsed.password === '';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Ends pending 429 waits so that shutdown is not held up; their callers get the 429. */
+  onApplicationShutdown(): void {
+    for (const wait of this.pendingWaits) {
+      this.clock.clearTimeout(wait.timer);
+      wait.wake();
+    }
+    this.pendingWaits.clear();
+  }
+
+  private async sign(instance: AxiosInstance, config: SignableConfig): Promise<SignableConfig> {
+    const state = (config.genesysAuth ??= {});
+    if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
+    if (!this.isApiUrl(instance.getUri(config))) {
+      if (state.signedWith !== undefined) config.headers.delete('Authorization');
+      state.signedWith = undefined;
+      return config;
+    }
+    const token = await this.tokens.getAccessToken();
+    config.headers.set('Authorization', `Bearer ${token}`);
+    state.signedWith = token;
+    config.beforeRedirect = this.dropAuthorizationOffOrigin(config.beforeRedirect);
+    return config;
+  }
+
+  /** follow-redirects keeps headers across redirects to the same host on another port or scheme: drop ours there. */
+  private dropAuthorizationOffOrigin(next: SignableConfig['beforeRedirect']): SignableConfig['beforeRedirect'] {
+    return (options, ...details) => {
+      const target = options as RedirectOptions;
+      const port = target.port ? `:${target.port}` : '';
+      if (!this.isApiUrl(`${target.protocol}//${target.hostname ?? target.host}${port}/`) && target.headers) {
+        for (const name of Object.keys(target.headers)) if (name.toLowerCase() === 'authorization') delete target.headers[name];
+      }
+      next?.(options, ...details);
+    };
+  }
+
+  private async onError(instance: AxiosInstance, error: unknown): Promise<unknown> {
+    if (!isAxiosError(error) || !error.config) throw error;
+    const config = error.config as SignableConfig;
+    const state = (config.genesysAuth ??= {});
+    const status = error.response?.status;
+
+    if (status === 401 && state.signedWith !== undefined && !state.retriedAfter401) {
+      if (isStream(config.data)) throw this.redacted(error, state, 'not retried after 401: the request body is a stream and cannot be replayed');
+      state.retriedAfter401 = true;
+      this.tokens.invalidate(state.signedWith);
+      return instance.request(config);
+    }
+    if (status === 429 && this.mayRetryRateLimited(error, state)) {
+      if (isStream(config.data)) throw this.redacted(error, state, 'not retried after 429: the request body is a stream and cannot be replayed');
+      state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
+      await this.wait(parseRetryAfter(error.response?.headers['retry-after']) ?? 0);
+      return instance.request(config);
+    }
+    throw this.redacted(error, state);
+  }
+
+  private mayRetryRateLimited(error: AxiosError, state: SigningState): boolean {
+    const { maxRetries, maxDelayMs } = this.config.rateLimitRetry;
+    const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after']);
+    return retryAfterMs !== undefined && retryAfterMs <= maxDelayMs && (state.rateLimitRetries ?? 0) < maxRetries;
+  }
+
+  private wait(delayMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wait = {
+        timer: this.clock.setTimeout(() => {
+          this.pendingWaits.delete(wait);
+          resolve();
+        }, delayMs),
+        wake: resolve,
+      };
+      this.pendingWaits.add(wait);
+    });
+  }
+
+  private redacted(error: AxiosError, state: SigningState, note?: string): AxiosError {
+    if (note) error.message = `${error.message} (${note})`;
+    if (state.signedWith === undefined) return error;
+    error.config?.headers?.set('Authorization', `Bearer ${REDACTED}`);
+    return redactDeep(error, [state.signedWith]);
+  }
+}
+
+function isStream(data: unknown): boolean {
+  return typeof data === 'object' && data !== null && typeof (data as { pipe?: unknown }).pipe === 'function';
+}

@@ -1,0 +1,25 @@
+export { GenesysAuthModule } from './genesys-auth.module.js';
+export type {
+  GenesysAuthModuleAsyncOptions,
+  GenesysAuthModuleExtras,
+  GenesysAuthModuleForRootOptions,
+} from './genesys-auth.module-definition.js';
+export { GENESYS_AUTH_MODULE_OPTIONS } from './genesys-auth.module-definition.js';
+export { GenesysTokenService } from './genesys-token.service.js';
+export { GenesysHttpService } from './genesys-http.service.js';
+export { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
+export { GenesysAuthError, type GenesysAuthErrorCode, type GenesysAuthErrorDetails } from './errors.js';
+export { GENESYS_REGIONS, DEFAULT_GENESYS_REGION, findGenesysRegion, type GenesysRegion } from './regions.js';
+export type {
+  GenesysAuthModuleOptions,
+  GenesysRateLimitRetryOptions,
+  GenesysTokenRefreshOptions,
+  GenesysTokenRetryOptions,
+} from './interfaces/genesys-auth-options.interface.js';
+export type { GenesysAuthOptionsFactory } from './interfaces/genesys-auth-options-factory.interface.js';
+export type {
+  GenesysToken,
+  GenesysTokenEvent,
+  GenesysTokenState,
+  GenesysTokenStatus,
+} from './interfaces/genesys-token.interface.js';

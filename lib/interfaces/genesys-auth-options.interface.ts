@@ -1,0 +1,76 @@
+/** When to refresh the token ahead of its expiry. Every field has a default. */
+export interface GenesysTokenRefreshOptions {
+  /**
+   * Refresh when this fraction of the token's lifetime has passed. Default `0.8`: a 24 h token is
+   * renewed after about 19 h, leaving hours to ride out a login outage.
+   */
+  readonly atLifetimeFraction?: number;
+  /**
+   * Spread refreshes over this fraction of the lifetime (always earlier, never later), so replicas
+   * started together do not refresh together. Default `0.05`.
+   */
+  readonly jitterFraction?: number;
+  /**
+   * A token is not handed out in the last part of its life: this many milliseconds, capped at a
+   * tenth of the lifetime so that short-lived tokens stay usable. Default `30000`.
+   */
+  readonly expirySafetyMarginMs?: number;
+}
+
+/** How failed token requests are retried. Every field has a default. */
+export interface GenesysTokenRetryOptions {
+  /** Attempts per refresh before callers waiting for a token get the error. Default `3`. */
+  readonly maxAttempts?: number;
+  /** First backoff delay in milliseconds; doubles on each failure, with full jitter. Default `500`. */
+  readonly initialDelayMs?: number;
+  /** Longest backoff delay (and longest `Retry-After` honoured) in milliseconds. Default `30000`. */
+  readonly maxDelayMs?: number;
+}
+
+/** Retrying Platform API calls answered with `429 Too Many Requests`. */
+export interface GenesysRateLimitRetryOptions {
+  /** Retries per request after a 429. Default `2`; `0` turns retrying off. */
+  readonly maxRetries?: number;
+  /** A 429 whose `Retry-After` asks for longer than this (milliseconds) goes back to the caller at once. Default `10000`. */
+  readonly maxDelayMs?: number;
+}
+
+/** Options of {@link GenesysAuthModule}. Only `clientId` and `clientSecret` are required. */
+export interface GenesysAuthModuleOptions {
+  /** OAuth client id of a Genesys Cloud client with the Client Credentials grant. */
+  readonly clientId: string;
+  /** OAuth client secret. Never logged, never put in errors or health output. */
+  readonly clientSecret: string;
+  /**
+   * Genesys Cloud region: a domain (`mypurecloud.ie`), an AWS-style name (`eu-west-1`) or a short
+   * code (`euw2`). Default `mypurecloud.com` (us-east-1).
+   */
+  readonly region?: string;
+  /** Overrides the login origin (`https://login.<domain>`), e.g. for a proxy or the emulator. `http` only for loopback hosts. */
+  readonly loginBaseUrl?: string;
+  /** Overrides the API origin (`https://api.<domain>`). Tokens are only ever sent to this origin. `http` only for loopback hosts. */
+  readonly apiBaseUrl?: string;
+  /** OAuth scopes to ask for (sent as one space-separated `scope`). Default: none, i.e. all of the client's roles. */
+  readonly scopes?: readonly string[];
+  /**
+   * How credentials reach the token endpoint: `basic` (default) sends `Authorization: Basic …` as
+   * Genesys' SDKs do; `body` sends `client_id` and `client_secret` in the form.
+   */
+  readonly clientAuthentication?: 'basic' | 'body';
+  /**
+   * Fetch the first token while the application starts, so the first API call does not wait and
+   * health reports `up` at once. A failure is logged and retried in the background; it never stops
+   * the application. Default `true`.
+   */
+  readonly fetchTokenOnStartup?: boolean;
+  /** Timeout of one token request in milliseconds. Default `10000`. */
+  readonly tokenRequestTimeoutMs?: number;
+  /** Timeout of Platform API calls made through `GenesysHttpService`, in milliseconds. Default `30000`. */
+  readonly apiRequestTimeoutMs?: number;
+  /** When to refresh ahead of expiry. */
+  readonly refresh?: GenesysTokenRefreshOptions;
+  /** How failed token requests are retried. */
+  readonly retry?: GenesysTokenRetryOptions;
+  /** Retrying Platform API calls answered with 429. */
+  readonly rateLimitRetry?: GenesysRateLimitRetryOptions;
+}

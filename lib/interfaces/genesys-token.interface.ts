@@ -1,0 +1,51 @@
+import type { GenesysAuthError } from '../errors.js';
+
+/** An access token from the Genesys Cloud token endpoint. */
+export interface GenesysToken {
+  /** The bearer token. Treat it as a secret: never log it. */
+  readonly accessToken: string;
+  /** Token type as Genesys reports it; always `bearer` for this grant. */
+  readonly tokenType: string;
+  /** When the token was received. */
+  readonly obtainedAt: Date;
+  /** When Genesys will stop accepting the token. */
+  readonly expiresAt: Date;
+  /** Scopes granted, when Genesys reports them. */
+  readonly scope?: string;
+}
+
+/**
+ * Where the token service stands:
+ * `no_token` (none yet, or the last one expired), `valid`, `refreshing` (a token request is in flight),
+ * `failing` (the last refresh failed; see `lastError`), `stopped` (the application shut down).
+ */
+export type GenesysTokenStatus = 'no_token' | 'valid' | 'refreshing' | 'failing' | 'stopped';
+
+/** A snapshot of the token service for observers such as health checks. Holds no secret. */
+export interface GenesysTokenState {
+  readonly status: GenesysTokenStatus;
+  /** Whether a token that may be handed out right now is held. */
+  readonly hasValidToken: boolean;
+  /** Expiry of the held token. */
+  readonly expiresAt?: Date;
+  /** When the last token was obtained. */
+  readonly lastRefreshAt?: Date;
+  /** When the next scheduled refresh or retry will run. */
+  readonly nextRefreshAt?: Date;
+  /** Refreshes failed in a row since the last success. */
+  readonly consecutiveFailures: number;
+  /** The last failure since the last success. */
+  readonly lastError?: GenesysAuthError;
+}
+
+/** Emitted by `GenesysTokenService.events$` after every refresh attempt sequence. */
+export type GenesysTokenEvent =
+  | { readonly type: 'refreshed'; readonly at: Date; readonly expiresAt: Date }
+  | {
+      readonly type: 'refresh_failed';
+      readonly at: Date;
+      readonly error: GenesysAuthError;
+      readonly consecutiveFailures: number;
+      /** When the service will try again on its own; absent when it won't (e.g. bad credentials). */
+      readonly nextAttemptAt?: Date;
+    };

@@ -1,0 +1,160 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { isAxiosError, type AxiosResponse } from 'axios';
+import { GenesysAuthError, redactText } from './errors.js';
+import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import { createOwnAxios, type OwnAxios } from './own-axios.js';
+import { parseRetryAfter } from './retry-after.js';
+
+/** A token as the endpoint granted it, before the service dates it. */
+export interface GrantedToken {
+  readonly accessToken: string;
+  readonly tokenType: string;
+  readonly lifetimeMs: number;
+  readonly scope?: string;
+}
+
+/** Genesys' longest token lifetime (48 h); longer `expires_in` values are clamped to it. */
+export const MAX_TOKEN_LIFETIME_MS = 172_800_000;
+
+/** A token goes into an HTTP header: printable ASCII without blanks only. */
+const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
+
+/** Performs one `POST /oauth/token` exchange and turns every outcome into a token or a {@link GenesysAuthError}. */
+@Injectable()
+export class GenesysTokenClient {
+  private readonly http: OwnAxios;
+  private readonly tokenUrl: string;
+
+  constructor(@Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig) {
+    this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
+    this.http = createOwnAxios({
+      timeout: config.tokenRequestTimeoutMs,
+      maxRedirects: 0,
+      responseType: 'text',
+      transformResponse: [(body: unknown) => body],
+      validateStatus: () => true,
+    });
+  }
+
+  /** Asks the token endpoint for a new token. Never throws anything but a {@link GenesysAuthError}. */
+  async requestToken(signal?: AbortSignal): Promise<GrantedToken> {
+    let response: AxiosResponse<string>;
+    try {
+      response = await this.http.instance.post<string>(this.tokenUrl, this.formBody(), {
+        headers: this.headers(),
+        signal,
+      });
+    } catch (error) {
+      throw this.transportError(error);
+    }
+    if (response.status >= 200 && response.status < 300) return this.parseToken(response);
+    throw this.refusal(response);
+  }
+
+  /** Releases kept-alive sockets. */
+  close(): void {
+    this.http.destroy();
+  }
+
+  private formBody(): string {
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (this.config.scopes.length > 0) form.set('scope', this.config.scopes.join(' '));
+    if (this.config.clientAuthentication === 'body') {
+      form.set('client_id', this.config.clientId);
+      form.set('client_secret', this.config.clientSecret);
+    }
+    return form.toString();
+  }
+
+  private headers(): Record<string, string> {
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Accept: 'application/json',
+    };
+    if (this.config.clientAuthentication === 'basic') {
+      const credentials = `${this.config.clientId}:${this.config.clientSecret}`;
+      headers.Authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+    }
+    return headers;
+  }
+
+  private fail(code: GenesysAuthError['code'], problem: string, details: ConstructorParameters<typeof GenesysAuthError>[2] = {}) {
+    return new GenesysAuthError(code, `Genesys token request to ${this.tokenUrl} failed: ${problem}`, details);
+  }
+
+  private transportError(error: unknown): GenesysAuthError {
+    const code = isAxiosError(error) ? error.code : undefined;
+    if (code === 'ERR_CANCELED') return new GenesysAuthError('shutdown', 'Genesys token request cancelled: the application is shutting down');
+    if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
+      return this.fail('timeout', `no answer within ${this.config.tokenRequestTimeoutMs} ms`);
+    }
+    return this.fail('unavailable', `${code ?? 'network error'}`);
+  }
+
+  private parseToken(response: AxiosResponse<string>): GrantedToken {
+    const body = parseJsonObject(response.data);
+    if (!body) return this.badResponse(response.status, 'the body is not a JSON object');
+    const { access_token: accessToken, token_type: tokenType = 'bearer', expires_in: expiresIn, scope } = body;
+    if (typeof accessToken !== 'string' || !TOKEN_SHAPE.test(accessToken)) {
+      return this.badResponse(response.status, 'access_token is missing, empty or not a single printable string');
+    }
+    if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
+      return this.badResponse(response.status, 'token_type is not "bearer"');
+    }
+    const lifetimeSeconds = typeof expiresIn === 'string' && expiresIn.trim() !== '' ? Number(expiresIn) : expiresIn;
+    if (typeof lifetimeSeconds !== 'number' || !Number.isFinite(lifetimeSeconds) || lifetimeSeconds <= 0) {
+      return this.badResponse(response.status, 'expires_in is not a positive number of seconds');
+    }
+    return {
+      accessToken,
+      tokenType,
+      lifetimeMs: Math.min(lifetimeSeconds * 1000, MAX_TOKEN_LIFETIME_MS),
+      ...(typeof scope === 'string' ? { scope } : {}),
+    };
+  }
+
+  private badResponse(status: number, problem: string): never {
+    throw this.fail('bad_response', `HTTP ${status} with an unusable answer: ${problem}`, { status });
+  }
+
+  private refusal(response: AxiosResponse<string>): GenesysAuthError {
+    const { status } = response;
+    const body = parseJsonObject(response.data) ?? {};
+    const genesysError = typeof body.error === 'string' ? this.safe(body.error) : undefined;
+    const rawDescription = body.error_description ?? body.description;
+    const genesysErrorDescription = typeof rawDescription === 'string' ? this.safe(rawDescription) : undefined;
+    const details = { status, genesysError, genesysErrorDescription, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
+    const said = genesysError ? `${genesysError}${genesysErrorDescription ? ` (${genesysErrorDescription})` : ''}` : 'no OAuth error';
+    const problem = `HTTP ${status}, ${said}`;
+
+    if (status === 429 || (genesysError === 'invalid_request' && /^rate limit exceeded/i.test(genesysErrorDescription ?? ''))) {
+      return this.fail('rate_limited', problem, details);
+    }
+    if (genesysError === 'invalid_client' || (status === 401 && !genesysError)) {
+      return this.fail('invalid_client', `${problem}: check the client id and secret`, details);
+    }
+    if (genesysError === 'unauthorized_client' || status === 403) {
+      return this.fail('unauthorized_client', `${problem}: the OAuth client may not use the Client Credentials grant`, details);
+    }
+    if (genesysError === 'invalid_scope') return this.fail('invalid_scope', `${problem}: check the scopes option`, details);
+    if (status === 408) return this.fail('timeout', problem, details);
+    if (status >= 500) return this.fail('unavailable', problem, details);
+    if (status >= 400) return this.fail('rejected', `${problem}: the token endpoint refused the request`, details);
+    return this.fail('bad_response', `${problem}: unexpected status (check loginBaseUrl)`, details);
+  }
+
+  /** Server text goes into messages: keep it short, single-line and free of our secret. */
+  private safe(text: string): string {
+    return redactText(text, [this.config.clientSecret]).replace(/[\r\n\t]+/g, ' ').slice(0, 300);
+  }
+}
+
+function parseJsonObject(text: unknown): Record<string, unknown> | undefined {
+  if (typeof text !== 'string') return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
