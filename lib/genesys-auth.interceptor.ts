@@ -5,6 +5,7 @@ import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
 import { REDACTED, redactDeep } from './errors.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { GenesysTokenService } from './genesys-token.service.js';
+import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
 /** What the interceptor remembers about one request across its retries (a plain key, since axios copies config on retry). */
@@ -55,7 +56,7 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
    * library in the process shares that one.
    */
   attachTo(target: HttpService | AxiosInstance): void {
-    const instance = 'axiosRef' in target ? target.axiosRef : target;
+    const instance = axiosOf(target);
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
     instance.interceptors.request.use((config) => this.sign(instance, config));

@@ -30,6 +30,6 @@ import { GenesysTokenClient } from './token-client.js';
     GenesysAuthInterceptor,
     GenesysHttpService,
   ],
-  exports: [GenesysTokenService, GenesysAuthInterceptor, GenesysHttpService],
+  exports: [GENESYS_AUTH_CONFIG, GENESYS_AUTH_CLOCK, GenesysTokenService, GenesysAuthInterceptor, GenesysHttpService],
 })
 export class GenesysAuthModule extends GenesysAuthConfigurableModule {}

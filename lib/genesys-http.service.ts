@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpService } from '@nestjs/axios';
 import { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import { createOwnAxios, type OwnAxios } from './own-axios.js';
+import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
 
 /**
  * An `HttpService` for the Genesys Cloud Platform API: `baseURL` is the region's API origin, every
@@ -22,7 +22,7 @@ export class GenesysHttpService extends HttpService implements OnApplicationShut
       timeout: config.apiRequestTimeoutMs,
       headers: { Accept: 'application/json' },
     });
-    super(ownAxios.instance);
+    super(asHttpServiceAxios(ownAxios.instance));
     this.ownAxios = ownAxios;
     interceptor.attachTo(this);
   }

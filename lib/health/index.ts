@@ -1,0 +1,1 @@
+export { GenesysAuthHealthIndicator, type GenesysAuthHealthOptions } from './genesys-auth.health.js';

@@ -1,0 +1,38 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
+import { AppModule } from './app.module.js';
+
+/** The sample app and, in emulator mode, the emulator it talks to. */
+export interface SampleApp {
+  readonly app: INestApplication;
+  readonly mode: 'genesys-cloud' | 'emulator';
+  readonly emulator?: GenesysCloudEmulator;
+}
+
+/**
+ * Creates the sample app. Without `GENESYSCLOUD_OAUTHCLIENT_ID` and `GENESYSCLOUD_OAUTHCLIENT_SECRET`
+ * in `env` it starts the local emulator and points the app at it; otherwise it talks to Genesys Cloud.
+ */
+export async function createSampleApp(env: NodeJS.ProcessEnv = process.env): Promise<SampleApp> {
+  const hasCredentials = Boolean(env.GENESYSCLOUD_OAUTHCLIENT_ID && env.GENESYSCLOUD_OAUTHCLIENT_SECRET);
+  const emulator = hasCredentials ? undefined : await GenesysCloudEmulator.start();
+  if (emulator) {
+    // ConfigService reads process.env: hand it the emulator's address and credentials.
+    Object.assign(env, {
+      GENESYSCLOUD_OAUTHCLIENT_ID: emulator.clientId,
+      GENESYSCLOUD_OAUTHCLIENT_SECRET: emulator.clientSecret,
+      GENESYSCLOUD_LOGIN_BASE_URL: emulator.loginBaseUrl,
+      GENESYSCLOUD_API_BASE_URL: emulator.apiBaseUrl,
+    });
+  }
+  const app = await NestFactory.create(AppModule, { logger: ['log', 'warn', 'error'] });
+  if (emulator) {
+    const closeApp = app.close.bind(app);
+    app.close = async () => {
+      await closeApp();
+      await emulator.close();
+    };
+  }
+  return { app, mode: emulator ? 'emulator' : 'genesys-cloud', emulator };
+}

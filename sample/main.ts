@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createSampleApp } from './bootstrap.js';
+
+async function main(): Promise<void> {
+  const logger = new Logger('Sample');
+  const { app, mode, emulator } = await createSampleApp();
+  if (emulator) {
+    logger.warn(
+      `EMULATOR MODE: GENESYSCLOUD_OAUTHCLIENT_ID / GENESYSCLOUD_OAUTHCLIENT_SECRET are not set, so this sample talks to the local Genesys Cloud emulator at ${emulator.url}`,
+    );
+  } else {
+    logger.log(`Talking to Genesys Cloud region ${process.env.GENESYSCLOUD_REGION ?? 'us-east-1'}`);
+  }
+  app.enableShutdownHooks();
+  const port = Number(process.env.PORT ?? 3000);
+  await app.listen(port, '127.0.0.1');
+  logger.log(`Sample (${mode}) listening: try  curl http://127.0.0.1:${port}/queues  and  curl http://127.0.0.1:${port}/health`);
+}
+
+main().catch((error: unknown) => {
+  new Logger('Sample').error(error instanceof Error ? error.message : String(error));
+  process.exitCode = 1;
+});
