@@ -82,7 +82,7 @@ describe('GenesysTokenService (fake timers)', () => {
     let tokens: GenesysTokenService;
     ({ app, tokens } = await start(client));
     const first = await tokens.getAccessToken();
-    client.enqueue(...Array.from({ length: 50 }, outage));
+    client.enqueue(...Array.from({ length: 1000 }, outage));
 
     await jest.advanceTimersByTimeAsync(0.8 * HOUR + 5_000);
 
