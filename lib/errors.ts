@@ -100,7 +100,8 @@ export function redactText(text: string, secrets: Iterable<string | undefined>):
 }
 
 /** Prototypes of the objects an AxiosError reaches that may hold request headers. Sockets, agents and buffers are not walked. */
-const HEADER_HOLDERS = new Set(['Object', 'Array', 'AxiosHeaders', 'ClientRequest', 'RedirectableRequest']);
+// follow-redirects' RedirectableRequest reports its constructor as Writable.
+const HEADER_HOLDERS = new Set(['Object', 'Array', 'AxiosHeaders', 'ClientRequest', 'Writable']);
 
 function holdsHeaders(value: object): boolean {
   const prototype: unknown = Object.getPrototypeOf(value);
