@@ -8,13 +8,16 @@ export interface SampleApp {
   readonly app: INestApplication;
   readonly mode: 'genesys-cloud' | 'emulator';
   readonly emulator?: GenesysCloudEmulator;
+  /** Closes the app, then the emulator. */
+  close(): Promise<void>;
 }
 
 /**
  * Creates the sample app. Without `GENESYSCLOUD_OAUTHCLIENT_ID` and `GENESYSCLOUD_OAUTHCLIENT_SECRET`
- * in `env` it starts the local emulator and points the app at it; otherwise it talks to Genesys Cloud.
+ * in the environment it starts the local emulator and points the app at it; otherwise it talks to Genesys Cloud.
  */
-export async function createSampleApp(env: NodeJS.ProcessEnv = process.env): Promise<SampleApp> {
+export async function createSampleApp(): Promise<SampleApp> {
+  const env = process.env;
   const hasCredentials = Boolean(env.GENESYSCLOUD_OAUTHCLIENT_ID && env.GENESYSCLOUD_OAUTHCLIENT_SECRET);
   const emulator = hasCredentials ? undefined : await GenesysCloudEmulator.start();
   if (emulator) {
@@ -27,12 +30,13 @@ export async function createSampleApp(env: NodeJS.ProcessEnv = process.env): Pro
     });
   }
   const app = await NestFactory.create(AppModule, { logger: ['log', 'warn', 'error'] });
-  if (emulator) {
-    const closeApp = app.close.bind(app);
-    app.close = async () => {
-      await closeApp();
-      await emulator.close();
-    };
-  }
-  return { app, mode: emulator ? 'emulator' : 'genesys-cloud', emulator };
+  return {
+    app,
+    mode: emulator ? 'emulator' : 'genesys-cloud',
+    emulator,
+    close: async () => {
+      await app.close();
+      await emulator?.close();
+    },
+  };
 }

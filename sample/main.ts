@@ -4,7 +4,7 @@ import { createSampleApp } from './bootstrap.js';
 
 async function main(): Promise<void> {
   const logger = new Logger('Sample');
-  const { app, mode, emulator } = await createSampleApp();
+  const { app, mode, emulator, close } = await createSampleApp();
   if (emulator) {
     logger.warn(
       `EMULATOR MODE: GENESYSCLOUD_OAUTHCLIENT_ID / GENESYSCLOUD_OAUTHCLIENT_SECRET are not set, so this sample talks to the local Genesys Cloud emulator at ${emulator.url}`,
@@ -12,7 +12,12 @@ async function main(): Promise<void> {
   } else {
     logger.log(`Talking to Genesys Cloud region ${process.env.GENESYSCLOUD_REGION ?? 'us-east-1'}`);
   }
-  app.enableShutdownHooks();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      logger.log(`${signal}: closing`);
+      void close();
+    });
+  }
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port, '127.0.0.1');
   logger.log(`Sample (${mode}) listening: try  curl http://127.0.0.1:${port}/queues  and  curl http://127.0.0.1:${port}/health`);

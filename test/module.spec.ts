@@ -80,7 +80,8 @@ describe('GenesysAuthModule registration', () => {
   });
 
   it('fails at start-up naming the bad option, without the secret', async () => {
-    const failure = await boot([GenesysAuthModule.forRoot({ ...options, clientSecret: 'hidden-secret-xyz', region: 'atlantis' })]).catch(
+    const failure = await boot([GenesysAuthModule.forRoot({ ...options, clientSecret: 'hidden-secret-xyz', region: 'atlantis' })]).then(
+      () => new Error('expected start-up to fail'),
       (error: unknown) => error as Error,
     );
     expect(failure.message).toContain('"region"');

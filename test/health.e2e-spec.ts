@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { TerminusModule } from '@nestjs/terminus';
+import { Module } from '@nestjs/common';
+import { GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+
+@Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator], exports: [GenesysAuthHealthIndicator] })
+class HealthModule {}
+
+describe('GenesysAuthHealthIndicator', () => {
+  let running: EmulatedApp | undefined;
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+
+  async function indicatorWith(options: Partial<GenesysAuthModuleOptions> = {}, lifetimeSeconds = 3600) {
+    running = await startEmulatedApp({ isGlobal: true, ...options } as Partial<GenesysAuthModuleOptions>, { tokenLifetimeSeconds: lifetimeSeconds }, [HealthModule]);
+    return running.app.get(GenesysAuthHealthIndicator);
+  }
+
+  it('is up with expiry, last refresh and region while a valid token is held', async () => {
+    const indicator = await indicatorWith({ fetchTokenOnStartup: true });
+
+    const result = await indicator.isHealthy();
+
+    expect(result.genesys).toMatchObject({
+      status: 'up',
+      tokenStatus: 'valid',
+      region: 'mypurecloud.com',
+      consecutiveFailures: 0,
+      lastRefreshAt: expect.any(String),
+    });
+    expect(result.genesys.expiresInSeconds).toBeGreaterThan(3590);
+  });
+
+  it('is down before any token was fetched, and a probe does not fetch one', async () => {
+    const indicator = await indicatorWith();
+
+    const result = await indicator.isHealthy('auth');
+
+    expect(result.auth).toMatchObject({ status: 'down', tokenStatus: 'no_token' });
+    expect(running!.emulator.stats.tokenRequests).toBe(0);
+  });
+
+  it('fetches a missing token first when fetchIfMissing is on', async () => {
+    const indicator = await indicatorWith();
+
+    const result = await indicator.isHealthy('genesys', { fetchIfMissing: true });
+
+    expect(result.genesys.status).toBe('up');
+    expect(running!.emulator.stats.tokenRequests).toBe(1);
+  });
+
+  it('is down with the sanitized last error when credentials are refused', async () => {
+    const indicator = await indicatorWith({ clientSecret: 'a-wrong-secret-1234', fetchTokenOnStartup: true });
+
+    const result = await indicator.isHealthy();
+
+    expect(result.genesys).toMatchObject({
+      status: 'down',
+      consecutiveFailures: 1,
+      lastError: { code: 'invalid_client', status: 400, message: expect.stringContaining('invalid_client') },
+    });
+    expect(JSON.stringify(result)).not.toContain('a-wrong-secret-1234');
+  });
+
+  it('goes down after downAfterConsecutiveFailures failed refreshes even while the token is valid', async () => {
+    const indicator = await indicatorWith({ fetchTokenOnStartup: true, retry: { maxAttempts: 1, initialDelayMs: 20, maxDelayMs: 40 } }, 1.2);
+    running!.emulator.inject('token', { status: 503 });
+    const tokens = running!.app.get(GenesysTokenService);
+
+    while (tokens.getState().consecutiveFailures < 2) await sleep(20);
+
+    expect(tokens.getState().hasValidToken).toBe(true);
+    expect((await indicator.isHealthy('genesys', { downAfterConsecutiveFailures: 2 })).genesys.status).toBe('down');
+    expect((await indicator.isHealthy('genesys', { downAfterConsecutiveFailures: Infinity })).genesys.status).toBe('up');
+  });
+
+  it('never reports the token or the secret', async () => {
+    const indicator = await indicatorWith({ fetchTokenOnStartup: true });
+
+    const output = JSON.stringify(await indicator.isHealthy());
+
+    expect(output).not.toContain(running!.emulator.lastIssuedToken);
+    expect(output).not.toContain(running!.emulator.clientSecret);
+  });
+});
