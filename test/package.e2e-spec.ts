@@ -1,0 +1,51 @@
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+const root = resolve('.');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/**
+ * Packs the library as npm would publish it and installs the tarball into a consumer folder inside
+ * the repository, so the consumer resolves the library through its exports map and its peer
+ * dependencies (NestJS 11 or 12, whichever is installed) from the repository's node_modules.
+ */
+describe('the packed package', () => {
+  let consumer: string;
+
+  beforeAll(() => {
+    mkdirSync(join(root, '.tmp'), { recursive: true });
+    consumer = mkdtempSync(join(root, '.tmp', 'consumer-'));
+    execFileSync(npm, ['pack', '--pack-destination', consumer], { cwd: root, stdio: 'pipe' });
+    const tarball = readdirSync(consumer).find((name) => name.endsWith('.tgz'))!;
+    const installed = join(consumer, 'node_modules', 'nestjs-genesys-auth');
+    mkdirSync(installed, { recursive: true });
+    execFileSync('tar', ['-xzf', join(consumer, tarball), '-C', installed, '--strip-components=1']);
+    cpSync(join(root, 'test', 'fixtures', 'consumer'), consumer, { recursive: true });
+  }, 120_000);
+  afterAll(() => rmSync(consumer, { recursive: true, force: true }));
+
+  const run = (script: string) =>
+    JSON.parse(execFileSync(process.execPath, ['--no-warnings', script], { cwd: consumer, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }));
+
+  it('ships only the builds, the README and the CHANGELOG', () => {
+    const shipped = readdirSync(join(consumer, 'node_modules', 'nestjs-genesys-auth')).sort();
+    expect(shipped).toEqual(['CHANGELOG.md', 'README.md', 'dist', 'package.json']);
+    expect(readdirSync(join(consumer, 'node_modules', 'nestjs-genesys-auth', 'dist')).sort()).toEqual(['cjs', 'esm']);
+  });
+
+  it('works from a CommonJS app through require', () => {
+    expect(run('consumer.cjs')).toEqual({ format: 'commonjs', signed: true, org: 'Emulated Org', health: 'up' });
+  });
+
+  it('works from an ES module app through import', () => {
+    expect(run('consumer.mjs')).toEqual({ format: 'module', signed: true, org: 'Emulated Org', health: 'up' });
+  });
+
+  it('type-checks for both CommonJS and ES module consumers', () => {
+    expect(() =>
+      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: consumer, stdio: 'pipe' }),
+    ).not.toThrow();
+  });
+});
