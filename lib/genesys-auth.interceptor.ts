@@ -59,7 +59,7 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     const instance = axiosOf(target);
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
-    instance.interceptors.request.use((config) => this.sign(instance, config));
+    instance.interceptors.request.use((config) => this.sign(config));
     instance.interceptors.response.use(undefined, (error: unknown) => this.onError(instance, error));
   }
 
@@ -82,30 +82,41 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     this.pendingWaits.clear();
   }
 
-  private async sign(instance: AxiosInstance, config: SignableConfig): Promise<SignableConfig> {
+  private async sign(config: SignableConfig): Promise<SignableConfig> {
     const state = (config.genesysAuth ??= {});
     if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
-    if (!this.isApiUrl(instance.getUri(config))) {
+    if (!this.goesToApi(config)) {
       if (state.signedWith !== undefined) config.headers.delete('Authorization');
       state.signedWith = undefined;
       return config;
     }
-    const token = await this.tokens.getAccessToken();
+    const token = this.tokens.peekAccessToken() ?? (await this.tokens.getAccessToken());
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
-    config.beforeRedirect = this.dropAuthorizationOffOrigin(config.beforeRedirect);
+    config.beforeRedirect = config.beforeRedirect ? this.withAuthorizationDroppedOffOrigin(config.beforeRedirect) : this.dropAuthorizationOffOrigin;
     return config;
   }
 
+  /** Whether a request goes to the API origin. A relative URL on the API base URL needs no parsing (the hot path). */
+  private goesToApi(config: SignableConfig): boolean {
+    const url = config.url ?? '';
+    if (!ABSOLUTE_URL.test(url) && stripTrailingSlashes(config.baseURL ?? '') === this.apiOrigin) return true;
+    return this.isApiUrl(resolvedUrl(config));
+  }
+
   /** follow-redirects keeps headers across redirects to the same host on another port or scheme: drop ours there. */
-  private dropAuthorizationOffOrigin(next: SignableConfig['beforeRedirect']): SignableConfig['beforeRedirect'] {
+  private readonly dropAuthorizationOffOrigin = (options: Record<string, unknown>): void => {
+    const target = options as RedirectOptions;
+    const port = target.port ? `:${target.port}` : '';
+    if (!this.isApiUrl(`${target.protocol}//${target.hostname ?? target.host}${port}/`) && target.headers) {
+      for (const name of Object.keys(target.headers)) if (name.toLowerCase() === 'authorization') delete target.headers[name];
+    }
+  };
+
+  private withAuthorizationDroppedOffOrigin(next: NonNullable<SignableConfig['beforeRedirect']>): SignableConfig['beforeRedirect'] {
     return (options, ...details) => {
-      const target = options as RedirectOptions;
-      const port = target.port ? `:${target.port}` : '';
-      if (!this.isApiUrl(`${target.protocol}//${target.hostname ?? target.host}${port}/`) && target.headers) {
-        for (const name of Object.keys(target.headers)) if (name.toLowerCase() === 'authorization') delete target.headers[name];
-      }
-      next?.(options, ...details);
+      this.dropAuthorizationOffOrigin(options);
+      next(options, ...details);
     };
   }
 
@@ -155,6 +166,19 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     error.config?.headers?.set('Authorization', `Bearer ${REDACTED}`);
     return redactDeep(error, [state.signedWith]);
   }
+}
+
+const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+function stripTrailingSlashes(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+/** Where axios will send the request: `url` when absolute, else `baseURL` + `url` (as axios' buildFullPath does). */
+function resolvedUrl(config: SignableConfig): string {
+  const url = config.url ?? '';
+  if (!config.baseURL || (ABSOLUTE_URL.test(url) && config.allowAbsoluteUrls !== false)) return url;
+  return url ? `${stripTrailingSlashes(config.baseURL)}/${url.replace(/^\/+/, '')}` : config.baseURL;
 }
 
 function isStream(data: unknown): boolean {

@@ -65,6 +65,11 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
     return (await this.getToken()).accessToken;
   }
 
+  /** The held access token if it may be used right now, without waiting or fetching; otherwise `undefined`. */
+  peekAccessToken(): string | undefined {
+    return !this.stopped && this.held && this.isUsable(this.held) ? this.held.token.accessToken : undefined;
+  }
+
   /**
    * The current token, fetching one first if none is usable. Concurrent callers share one request.
    * @throws GenesysAuthError when no token can be had (bad credentials, outage, shutdown).

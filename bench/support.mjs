@@ -1,0 +1,29 @@
+// Shared by the benchmarks: a bounded-concurrency request loop and a markdown table printer.
+
+/** Runs `total` calls of `call()` with at most `concurrency` in flight; returns elapsed ms and failures. */
+export async function runLoad(call, { total, concurrency }) {
+  let started = 0;
+  let failures = 0;
+  const begin = performance.now();
+  const worker = async () => {
+    while (started < total) {
+      started++;
+      try {
+        await call();
+      } catch {
+        failures++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { elapsedMs: performance.now() - begin, failures };
+}
+
+/** Prints rows (objects with the same keys) as a markdown table. */
+export function printTable(rows) {
+  const columns = Object.keys(rows[0]);
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  console.log(line(columns));
+  console.log(line(columns.map(() => '---')));
+  for (const row of rows) console.log(line(columns.map((column) => String(row[column]))));
+}
