@@ -132,3 +132,44 @@ export function redactDeep<T extends object>(root: T, secrets: readonly string[]
   visit(root, 0);
   return root;
 }
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+
+/**
+ * Makes an AxiosError safe to log while keeping it an AxiosError: the tokens are replaced by
+ * {@link REDACTED} in its config, request and response; the config lets go of the keep-alive agents
+ * (through their sockets they reach other requests' headers); and `util.inspect` / `console.log`
+ * show a summary instead of walking into sockets.
+ */
+export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: readonly string[]): T {
+  if (error.config) {
+    delete error.config.httpAgent;
+    delete error.config.httpsAgent;
+  }
+  redactDeep(error, tokens);
+  Object.defineProperty(error, INSPECT, {
+    configurable: true,
+    value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>
+      `${error.stack ?? error.message}\n${inspect(summaryOf(error), options)}`,
+  });
+  return error;
+}
+
+/** The parts of an AxiosError this module reads; structural, so it does not tie errors.ts to axios' typings. */
+export interface AxiosErrorLike extends Error {
+  code?: string;
+  status?: number;
+  config?: { method?: string; baseURL?: string; url?: string; headers?: unknown; httpAgent?: unknown; httpsAgent?: unknown };
+  response?: { status: number; statusText: string; headers: unknown; data: unknown };
+}
+
+function summaryOf(error: AxiosErrorLike): Record<string, unknown> {
+  const { config, response } = error;
+  return {
+    name: error.name,
+    code: error.code,
+    status: error.status ?? response?.status,
+    config: config && { method: config.method, baseURL: config.baseURL, url: config.url, headers: config.headers },
+    response: response && { status: response.status, statusText: response.statusText, headers: response.headers, data: response.data },
+  };
+}

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
 import { AxiosError, isAxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
-import { REDACTED, redactDeep } from './errors.js';
+import { redactAxiosError } from './errors.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { GenesysTokenService } from './genesys-token.service.js';
 import { axiosOf } from './own-axios.js';
@@ -12,6 +12,8 @@ import { parseRetryAfter } from './retry-after.js';
 interface SigningState {
   /** The token this interceptor put in the Authorization header; absent when it did not sign. */
   signedWith?: string;
+  /** Every token this request carried across its retries, to redact them all. */
+  usedTokens?: string[];
   retriedAfter401?: boolean;
   rateLimitRetries?: number;
 }
@@ -39,7 +41,7 @@ interface RedirectOptions {
 export class GenesysAuthInterceptor implements OnApplicationShutdown {
   private readonly attached = new WeakSet<AxiosInstance>();
   private readonly apiOrigin: string;
-  private readonly pendingWaits = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  private readonly pendingWaits = new Set<{ timer: NodeJS.Timeout; wake: (waitedInFull: boolean) => void }>();
 
   constructor(
     @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
@@ -77,7 +79,7 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     for (const wait of this.pendingWaits) {
       this.clock.clearTimeout(wait.timer);
-      wait.wake();
+      wait.wake(false);
     }
     this.pendingWaits.clear();
   }
@@ -93,6 +95,7 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     const token = this.tokens.peekAccessToken() ?? (await this.tokens.getAccessToken());
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
+    state.usedTokens = [...(state.usedTokens ?? []), token];
     config.beforeRedirect = config.beforeRedirect ? this.withAuthorizationDroppedOffOrigin(config.beforeRedirect) : this.dropAuthorizationOffOrigin;
     return config;
   }
@@ -135,7 +138,8 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     if (status === 429 && this.mayRetryRateLimited(error, state)) {
       if (isStream(config.data)) throw this.redacted(error, state, 'not retried after 429: the request body is a stream and cannot be replayed');
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
-      await this.wait(parseRetryAfter(error.response?.headers['retry-after']) ?? 0);
+      const waitedInFull = await this.wait(parseRetryAfter(error.response?.headers['retry-after']) ?? 0);
+      if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
       return instance.request(config);
     }
     throw this.redacted(error, state);
@@ -147,12 +151,13 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     return retryAfterMs !== undefined && retryAfterMs <= maxDelayMs && (state.rateLimitRetries ?? 0) < maxRetries;
   }
 
-  private wait(delayMs: number): Promise<void> {
+  /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down. */
+  private wait(delayMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       const wait = {
         timer: this.clock.setTimeout(() => {
           this.pendingWaits.delete(wait);
-          resolve();
+          resolve(true);
         }, delayMs),
         wake: resolve,
       };
@@ -162,9 +167,8 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
 
   private redacted(error: AxiosError, state: SigningState, note?: string): AxiosError {
     if (note) error.message = `${error.message} (${note})`;
-    if (state.signedWith === undefined) return error;
-    error.config?.headers?.set('Authorization', `Bearer ${REDACTED}`);
-    return redactDeep(error, [state.signedWith]);
+    if (!state.usedTokens?.length) return error;
+    return redactAxiosError(error, state.usedTokens);
   }
 }
 

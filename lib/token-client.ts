@@ -16,6 +16,9 @@ export interface GrantedToken {
 /** Genesys' longest token lifetime (48 h); longer `expires_in` values are clamped to it. */
 export const MAX_TOKEN_LIFETIME_MS = 172_800_000;
 
+/** Shorter `expires_in` values are refused: such a token would expire before it could be used, and refetching it would loop. */
+export const MIN_TOKEN_LIFETIME_SECONDS = 1;
+
 /** A token goes into an HTTP header: printable ASCII without blanks only. */
 const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
 
@@ -102,8 +105,8 @@ export class GenesysTokenClient {
       return this.badResponse(response.status, 'token_type is not "bearer"');
     }
     const lifetimeSeconds = typeof expiresIn === 'string' && expiresIn.trim() !== '' ? Number(expiresIn) : expiresIn;
-    if (typeof lifetimeSeconds !== 'number' || !Number.isFinite(lifetimeSeconds) || lifetimeSeconds <= 0) {
-      return this.badResponse(response.status, 'expires_in is not a positive number of seconds');
+    if (typeof lifetimeSeconds !== 'number' || !Number.isFinite(lifetimeSeconds) || lifetimeSeconds < MIN_TOKEN_LIFETIME_SECONDS) {
+      return this.badResponse(response.status, `expires_in is not a number of seconds of at least ${MIN_TOKEN_LIFETIME_SECONDS}`);
     }
     return {
       accessToken,

@@ -31,7 +31,7 @@ export interface EmulatorFault {
   readonly hang?: boolean;
   readonly status?: number;
   readonly headers?: Readonly<Record<string, string>>;
-  /** A string is sent as is; anything else as JSON. */
+  /** A string or bytes are sent as they are; anything else as JSON. */
   readonly body?: unknown;
 }
 
@@ -140,6 +140,11 @@ export class GenesysCloudEmulator {
   /** The most recently issued access token (for tests that revoke it or search logs for it). */
   get lastIssuedToken(): string | undefined {
     return this.lastToken;
+  }
+
+  /** Every access token issued so far, oldest first (for tests that search output for tokens). */
+  get issuedTokens(): readonly string[] {
+    return [...this.tokens.keys()];
   }
 
   /** Options that point `GenesysAuthModule` at this emulator with its credentials. */
@@ -328,8 +333,9 @@ async function readBody(request: IncomingMessage): Promise<string> {
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   if (response.destroyed) return;
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const contentType = typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
+  const raw = typeof body === 'string' || body instanceof Uint8Array;
+  const payload = raw ? body : JSON.stringify(body);
+  const contentType = raw ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8';
   response.writeHead(status, { 'Content-Type': contentType, ...headers });
-  response.end(status === 204 || status === 304 ? undefined : text);
+  response.end(status === 204 || status === 304 ? undefined : payload);
 }

@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { GenesysAuthError, GenesysHttpService, GenesysTokenService } from 'nestjs-genesys-auth';
+import type { EmulatorFault } from 'nestjs-genesys-auth/testing';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+
+/** Calls `call` every `everyMs` until `untilMs` (epoch), counting outcomes. */
+async function callRepeatedly(call: () => Promise<unknown>, everyMs: number, untilMs: number) {
+  const outcome = { ok: 0, failed: [] as unknown[] };
+  while (Date.now() < untilMs) {
+    await call().then(
+      () => outcome.ok++,
+      (error: unknown) => outcome.failed.push(error),
+    );
+    await sleep(everyMs);
+  }
+  return outcome;
+}
+
+describe('fault tolerance', () => {
+  let running: EmulatedApp | undefined;
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+
+  describe('a login outage lasting a whole token lifetime (2 s)', () => {
+    const MAX_BACKOFF_MS = 200;
+    const TOKEN_TIMEOUT_MS = 150;
+
+    it.each<[string, EmulatorFault]>([
+      ['503 answers', { status: 503, body: 'Service Unavailable' }],
+      ['no answers (timeouts)', { hang: true }],
+      ['reset connections', { reset: true }],
+      ['429 with Retry-After', { status: 429, headers: { 'Retry-After': '0.1' } }],
+    ])('with %s: callers see no failure while the token is valid, and recovery takes one backoff step', async (_, fault) => {
+      running = await startEmulatedApp(
+        { retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: MAX_BACKOFF_MS }, tokenRequestTimeoutMs: TOKEN_TIMEOUT_MS },
+        { tokenLifetimeSeconds: 2 },
+      );
+      const genesys = running.app.get(GenesysHttpService);
+      const tokens = running.app.get(GenesysTokenService);
+      await genesys.axiosRef.get('/api/v2/organizations/me');
+      const expiresAt = tokens.getState().expiresAt!.getTime();
+      running.emulator.inject('token', fault);
+
+      // Usable until expiry less a tenth of the lifetime (0.2 s).
+      const duringOutage = await callRepeatedly(() => genesys.axiosRef.get('/api/v2/organizations/me'), 25, expiresAt - 250);
+      expect(duringOutage.failed).toEqual([]);
+      expect(duringOutage.ok).toBeGreaterThan(20);
+      expect(tokens.getState().consecutiveFailures).toBeGreaterThan(0);
+
+      await sleep(Math.max(0, expiresAt - Date.now()));
+      running.emulator.clearFaults();
+      const endedAt = Date.now();
+      while (!tokens.getState().hasValidToken) await sleep(5);
+
+      expect(Date.now() - endedAt).toBeLessThanOrEqual(TOKEN_TIMEOUT_MS + MAX_BACKOFF_MS + 150);
+      await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
+    });
+  });
+
+  describe('expires_in rules', () => {
+    const WINDOW_MS = 1_200;
+
+    it.each<[string, unknown, 'token' | 'bad_response', number]>([
+      ['0', 0, 'bad_response', 8],
+      ['negative', -30, 'bad_response', 8],
+      ['below one second', 0.5, 'bad_response', 8],
+      ['not a number', 'soon', 'bad_response', 8],
+      ['1 second', 1, 'token', 4],
+      ['fractional (1.5 s)', 1.5, 'token', 3],
+      ['a numeric string', '3600', 'token', 1],
+      ['huge', 1e15, 'token', 1],
+    ])('expires_in %s keeps token requests bounded', async (_, expiresIn, outcome, maxRequests) => {
+      running = await startEmulatedApp({ retry: { maxAttempts: 1, initialDelayMs: 50, maxDelayMs: 400 } });
+      const tokens = running.app.get(GenesysTokenService);
+      running.emulator.inject('token', { status: 200, body: { access_token: 'granted-token', token_type: 'bearer', expires_in: expiresIn } });
+
+      const seen = await callRepeatedly(() => tokens.getAccessToken(), 10, Date.now() + WINDOW_MS);
+
+      expect(running.emulator.stats.tokenRequests).toBeLessThanOrEqual(maxRequests);
+      expect(running.emulator.stats.tokenRequests).toBeGreaterThanOrEqual(1);
+      if (outcome === 'token') expect(seen.failed).toEqual([]);
+      else expect(seen.ok).toBe(0);
+      for (const error of seen.failed) expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'bad_response' });
+    });
+
+    it('clamps a huge expires_in to 48 hours', async () => {
+      running = await startEmulatedApp();
+      running.emulator.inject('token', { status: 200, body: { access_token: 'granted-token', token_type: 'bearer', expires_in: 1e15 } });
+
+      const token = await running.app.get(GenesysTokenService).getToken();
+
+      expect(token.expiresAt.getTime() - token.obtainedAt.getTime()).toBe(48 * 3_600_000);
+    });
+  });
+
+  describe('shutdown', () => {
+    it('during a backoff wait: resolves at once and the waiting caller gets a shutdown error', async () => {
+      running = await startEmulatedApp({ retry: { maxAttempts: 5, initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+      running.emulator.inject('token', { status: 503 });
+      const waiting = running.app.get(GenesysTokenService).getToken().catch((error: unknown) => error);
+      await sleep(100);
+      const started = Date.now();
+
+      await running.app.close();
+
+      expect(Date.now() - started).toBeLessThan(300);
+      expect(await waiting).toBeInstanceOf(GenesysAuthError);
+      expect(await waiting).toMatchObject({ code: 'shutdown' });
+    });
+
+    it('during a 429 wait: resolves at once and the caller gets the 429', async () => {
+      running = await startEmulatedApp({ rateLimitRetry: { maxRetries: 1, maxDelayMs: 10_000 } });
+      const genesys = running.app.get(GenesysHttpService);
+      running.emulator.rateLimitApi(8, 1);
+      const waiting = genesys.axiosRef.get('/api/v2/organizations/me').catch((error: { response?: { status: number } }) => error);
+      await sleep(100);
+      const started = Date.now();
+
+      await running.app.close();
+
+      expect(Date.now() - started).toBeLessThan(300);
+      expect((await waiting as { response?: { status: number } }).response?.status).toBe(429);
+    });
+
+    it('refuses new token requests after shutdown with a shutdown error', async () => {
+      running = await startEmulatedApp();
+      const tokens = running.app.get(GenesysTokenService);
+      await running.app.close();
+
+      await expect(tokens.getAccessToken()).rejects.toMatchObject({ code: 'shutdown' });
+      expect(tokens.getState().status).toBe('stopped');
+    });
+  });
+});
