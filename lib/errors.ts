@@ -113,6 +113,7 @@ function holdsHeaders(value: object): boolean {
  * (an AxiosError's `config`, `request`, `response.request`, raw header strings…). Returns `root`.
  */
 export function redactDeep<T extends object>(root: T, secrets: readonly string[], maxDepth = 8): T {
+  secrets = [...secrets]; // the list may itself sit inside `root` and be redacted on the way
   const seen = new WeakSet<object>();
   const visit = (value: object, depth: number): void => {
     if (seen.has(value) || depth > maxDepth) return;
