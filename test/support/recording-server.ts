@@ -8,16 +8,20 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-export async function startRecordingServer(): Promise<RecordingServer> {
+/** Starts one on `host` (a loopback address) and `port` (default: any free one). */
+export async function startRecordingServer(host = '127.0.0.1', port = 0): Promise<RecordingServer> {
   const received: IncomingHttpHeaders[] = [];
   const server = createServer((request, response) => {
     received.push(request.headers);
     response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"foreign":true}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  const address = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
     received,
     close: () =>
       new Promise<void>((resolve) => {

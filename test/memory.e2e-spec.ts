@@ -1,0 +1,52 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { GenesysHttpService } from 'nestjs-genesys-auth';
+import { startEmulatedApp, type EmulatedApp } from './support/app.js';
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+const REQUESTS = Number(process.env.MEMORY_REQUESTS ?? 100_000);
+const CONCURRENCY = 100;
+/** Heap growth allowed after the loop; a per-request leak of even 100 bytes would exceed it. */
+const MAX_GROWTH_BYTES = 8 * 1024 * 1024;
+
+function settledHeap(): number {
+  for (let i = 0; i < 3; i++) collectGarbage();
+  return process.memoryUsage().heapUsed;
+}
+
+describe('memory', () => {
+  let running: EmulatedApp;
+  let genesys: GenesysHttpService;
+
+  beforeAll(async () => {
+    running = await startEmulatedApp();
+    genesys = running.app.get(GenesysHttpService);
+  });
+  afterAll(() => running.close());
+
+  async function signedRequests(count: number): Promise<void> {
+    let sent = 0;
+    const worker = async () => {
+      while (sent < count) {
+        sent++;
+        await genesys.axiosRef.get('/api/v2/organizations/me');
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  }
+
+  it(`keeps heap growth bounded over ${REQUESTS} signed requests`, async () => {
+    await signedRequests(5_000); // warm-up: JIT, sockets, emulator's bounded request log
+    const before = settledHeap();
+
+    await signedRequests(REQUESTS);
+
+    const growth = settledHeap() - before;
+    process.stdout.write(`\nheap growth after ${REQUESTS} signed requests: ${(growth / 1024 / 1024).toFixed(2)} MiB\n`);
+    expect(growth).toBeLessThan(MAX_GROWTH_BYTES);
+    expect(running.emulator.stats.tokenRequests).toBe(1);
+  }, 180_000);
+});
