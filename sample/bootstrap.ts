@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LoggerService, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { AppModule } from './app.module.js';
@@ -16,7 +16,9 @@ export interface SampleApp {
  * Creates the sample app. Without `GENESYSCLOUD_OAUTHCLIENT_ID` and `GENESYSCLOUD_OAUTHCLIENT_SECRET`
  * in the environment it starts the local emulator and points the app at it; otherwise it talks to Genesys Cloud.
  */
-export async function createSampleApp(): Promise<SampleApp> {
+export async function createSampleApp(
+  logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error'],
+): Promise<SampleApp> {
   const env = process.env;
   const hasCredentials = Boolean(env.GENESYSCLOUD_OAUTHCLIENT_ID && env.GENESYSCLOUD_OAUTHCLIENT_SECRET);
   const emulator = hasCredentials ? undefined : await GenesysCloudEmulator.start();
@@ -29,7 +31,7 @@ export async function createSampleApp(): Promise<SampleApp> {
       GENESYSCLOUD_API_BASE_URL: emulator.apiBaseUrl,
     });
   }
-  const app = await NestFactory.create(AppModule, { logger: ['log', 'warn', 'error'] });
+  const app = await NestFactory.create(AppModule, { logger });
   return {
     app,
     mode: emulator ? 'emulator' : 'genesys-cloud',

@@ -54,7 +54,8 @@ describe('fault tolerance', () => {
       const endedAt = Date.now();
       while (!tokens.getState().hasValidToken) await sleep(5);
 
-      expect(Date.now() - endedAt).toBeLessThanOrEqual(TOKEN_TIMEOUT_MS + MAX_BACKOFF_MS + 150);
+      // One backoff step, after a hanging request times out; plus slack for a busy CI machine.
+      expect(Date.now() - endedAt).toBeLessThanOrEqual(TOKEN_TIMEOUT_MS + MAX_BACKOFF_MS + 300);
       await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
     });
   });
@@ -105,7 +106,7 @@ describe('fault tolerance', () => {
 
       await running.app.close();
 
-      expect(Date.now() - started).toBeLessThan(300);
+      expect(Date.now() - started).toBeLessThan(500);
       expect(await waiting).toBeInstanceOf(GenesysAuthError);
       expect(await waiting).toMatchObject({ code: 'shutdown' });
     });
@@ -120,7 +121,7 @@ describe('fault tolerance', () => {
 
       await running.app.close();
 
-      expect(Date.now() - started).toBeLessThan(300);
+      expect(Date.now() - started).toBeLessThan(500);
       expect((await waiting as { response?: { status: number } }).response?.status).toBe(429);
     });
 

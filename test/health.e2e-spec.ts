@@ -67,7 +67,8 @@ describe('GenesysAuthHealthIndicator', () => {
   });
 
   it('goes down after downAfterConsecutiveFailures failed refreshes even while the token is valid', async () => {
-    const indicator = await indicatorWith({ fetchTokenOnStartup: true, retry: { maxAttempts: 1, initialDelayMs: 20, maxDelayMs: 40 } }, 1.2);
+    // Refresh due at 2.25-2.4 s, two failures 20-40 ms apart, the token usable until 2.7 s.
+    const indicator = await indicatorWith({ fetchTokenOnStartup: true, retry: { maxAttempts: 1, initialDelayMs: 20, maxDelayMs: 40 } }, 3);
     running!.emulator.inject('token', { status: 503 });
     const tokens = running!.app.get(GenesysTokenService);
 

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { GenesysHttpService } from 'nestjs-genesys-auth';
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 
+// Runs as its own jest invocation (`npm run test:memory`), without --detectOpenHandles: that flag's
+// async-hook bookkeeping of 100 000 requests makes the loop several times slower and skews the heap.
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 

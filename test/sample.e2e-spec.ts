@@ -8,8 +8,7 @@ describe('sample app in emulator mode', () => {
   beforeAll(async () => {
     delete process.env.GENESYSCLOUD_OAUTHCLIENT_ID;
     delete process.env.GENESYSCLOUD_OAUTHCLIENT_SECRET;
-    sample = await createSampleApp();
-    sample.app.useLogger(false);
+    sample = await createSampleApp(false);
     await sample.app.init();
   });
   afterAll(async () => {

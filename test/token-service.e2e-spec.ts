@@ -63,10 +63,10 @@ describe('GenesysTokenService against the emulator', () => {
   });
 
   it('refreshes a short-lived token on its own before it expires', async () => {
-    const tokens = await tokenServiceWith({}, { tokenLifetimeSeconds: 1.5 });
+    const tokens = await tokenServiceWith({}, { tokenLifetimeSeconds: 2 });
     const first = await tokens.getAccessToken();
 
-    await sleep(1_300);
+    await sleep(1_750); // refresh due at 1.5-1.6 s; the token is usable until 1.8 s
 
     expect(running!.emulator.stats.tokensIssued).toBe(2);
     const second = await tokens.getAccessToken();
@@ -84,7 +84,7 @@ describe('GenesysTokenService against the emulator', () => {
     expect(await tokens.getAccessToken()).toBe(first);
 
     running!.emulator.clearFaults();
-    await sleep(300);
+    await sleep(500);
     expect(tokens.getState()).toMatchObject({ status: 'valid', consecutiveFailures: 0 });
     expect(await tokens.getAccessToken()).not.toBe(first);
   });

@@ -24,6 +24,7 @@ async function start(client: ScriptedTokenClient, options: Partial<GenesysAuthMo
     .overrideProvider(GenesysTokenClient)
     .useValue(client)
     .compile();
+  moduleRef.useLogger(false);
   const app = await moduleRef.init();
   // Nest's own start-up waits on real timers: fake time only once the app runs.
   jest.useFakeTimers({ now: 1_000_000 });
@@ -40,8 +41,8 @@ describe('GenesysTokenService (fake timers)', () => {
 
   it('serves the cached token without new requests until the scheduled refresh', async () => {
     const client = new ScriptedTokenClient([], HOUR);
-    ({ app } = await start(client));
-    const { tokens } = { tokens: app.get(GenesysTokenService) };
+    let tokens: GenesysTokenService;
+    ({ app, tokens } = await start(client));
 
     const first = await tokens.getAccessToken();
     await jest.advanceTimersByTimeAsync(0.7 * HOUR);
