@@ -2,7 +2,7 @@
  * Why a Genesys authentication step failed. Each code tells the caller what to do next:
  * - `invalid_options`: the module options are wrong; fix the configuration.
  * - `invalid_client` / `unauthorized_client` / `invalid_scope`: Genesys refused the credentials or scopes; not retried.
- * - `rejected`: the token endpoint refused the request for another reason (4xx, e.g. a wrong `loginBaseUrl`); not retried.
+ * - `rejected`: the token endpoint refused the request for another reason (another 4xx or a redirect, e.g. a wrong `loginBaseUrl`); not retried.
  * - `rate_limited`: the token endpoint asked us to slow down; retried with backoff.
  * - `unavailable`: 5xx, refused or reset connections; retried with backoff.
  * - `timeout`: the token endpoint did not answer in time; retried with backoff.

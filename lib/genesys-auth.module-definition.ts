@@ -7,21 +7,22 @@ export interface GenesysAuthModuleExtras {
   readonly isGlobal?: boolean;
 }
 
-export const {
-  ConfigurableModuleClass: GenesysAuthConfigurableModule,
-  MODULE_OPTIONS_TOKEN: GENESYS_AUTH_MODULE_OPTIONS,
-  OPTIONS_TYPE: GENESYS_AUTH_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: GENESYS_AUTH_ASYNC_OPTIONS_TYPE,
-} = new ConfigurableModuleBuilder<GenesysAuthModuleOptions>({ moduleName: 'GenesysAuth' })
+const definition = new ConfigurableModuleBuilder<GenesysAuthModuleOptions>({ moduleName: 'GenesysAuth' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createGenesysAuthOptions')
-  .setExtras<GenesysAuthModuleExtras>({ isGlobal: false }, (definition, extras) => ({
-    ...definition,
+  .setExtras<GenesysAuthModuleExtras>({ isGlobal: false }, (dynamicModule, extras) => ({
+    ...dynamicModule,
     global: extras.isGlobal,
   }))
   .build();
 
+/** Base class of `GenesysAuthModule`: provides `forRoot` and `forRootAsync`. */
+export const GenesysAuthConfigurableModule = definition.ConfigurableModuleClass;
+
+/** Injection token of the options exactly as given to `forRoot` / `forRootAsync`, before validation. */
+export const GENESYS_AUTH_MODULE_OPTIONS = definition.MODULE_OPTIONS_TOKEN;
+
 /** What `GenesysAuthModule.forRoot()` accepts: the auth options plus `isGlobal`. */
-export type GenesysAuthModuleForRootOptions = typeof GENESYS_AUTH_OPTIONS_TYPE;
+export type GenesysAuthModuleForRootOptions = typeof definition.OPTIONS_TYPE;
 /** What `GenesysAuthModule.forRootAsync()` accepts: `imports`, `inject` with `useFactory`, or `useClass`, or `useExisting`, plus `isGlobal`. */
-export type GenesysAuthModuleAsyncOptions = typeof GENESYS_AUTH_ASYNC_OPTIONS_TYPE;
+export type GenesysAuthModuleAsyncOptions = typeof definition.ASYNC_OPTIONS_TYPE;

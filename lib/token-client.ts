@@ -142,8 +142,8 @@ export class GenesysTokenClient {
     if (genesysError === 'invalid_scope') return this.fail('invalid_scope', `${problem}: check the scopes option`, details);
     if (status === 408) return this.fail('timeout', problem, details);
     if (status >= 500) return this.fail('unavailable', problem, details);
-    if (status >= 400) return this.fail('rejected', `${problem}: the token endpoint refused the request`, details);
-    return this.fail('bad_response', `${problem}: unexpected status (check loginBaseUrl)`, details);
+    // Other 4xx, and redirects (which a token endpoint never sends): the request or loginBaseUrl is wrong.
+    return this.fail('rejected', `${problem}: the token endpoint refused the request (check loginBaseUrl)`, details);
   }
 
   /** Server text goes into messages: keep it short, single-line and free of our secret. */

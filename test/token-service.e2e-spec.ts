@@ -149,6 +149,18 @@ describe('GenesysTokenService against the emulator', () => {
     expect(token.expiresAt.getTime() - token.obtainedAt.getTime()).toBe(172_800_000);
   });
 
+  it.each([
+    ['a 404', { status: 404, body: 'Not Found' }],
+    ['a redirect', { status: 302, headers: { Location: 'https://elsewhere.test/' } }],
+    ['another OAuth error', { status: 400, body: { error: 'unsupported_grant_type', error_description: 'no' } }],
+  ])('treats %s from the token endpoint as a non-retryable rejection', async (_, fault) => {
+    const tokens = await tokenServiceWith();
+    running!.emulator.inject('token', fault);
+
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'rejected', retryable: false });
+    expect(running!.emulator.stats.tokenRequests).toBe(1);
+  });
+
   it('reports a dropped connection as unavailable', async () => {
     const tokens = await tokenServiceWith({ retry: { maxAttempts: 1 } });
     running!.emulator.inject('token', { reset: true });
