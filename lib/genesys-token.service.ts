@@ -67,7 +67,7 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
 
   /** The held access token if it may be used right now, without waiting or fetching; otherwise `undefined`. */
   peekAccessToken(): string | undefined {
-    return !this.stopped && this.held && this.isUsable(this.held) ? this.held.token.accessToken : undefined;
+    return this.usableToken()?.accessToken;
   }
 
   /**
@@ -76,7 +76,8 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
    */
   async getToken(): Promise<GenesysToken> {
     this.assertRunning();
-    if (this.held && this.isUsable(this.held)) return this.held.token;
+    const usable = this.usableToken();
+    if (usable) return usable;
     if (this.inFlight) return (await this.inFlight.promise).token;
     if (this.lastError && this.clock.now() < this.failFastUntil) throw this.lastError;
     return (await this.startRefresh()).token;
@@ -99,7 +100,7 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
 
   /** A secret-free snapshot for observers such as health checks. */
   getState(): GenesysTokenState {
-    const hasValidToken = !this.stopped && this.held !== undefined && this.isUsable(this.held);
+    const hasValidToken = this.usableToken() !== undefined;
     return {
       status: this.stopped
         ? 'stopped'
@@ -146,8 +147,9 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
     if (this.stopped) throw shutdownError();
   }
 
-  private isUsable(held: HeldToken): boolean {
-    return this.clock.now() < held.usableUntil;
+  /** The held token while it may be handed out: not stopped, and before its safety margin. */
+  private usableToken(): GenesysToken | undefined {
+    return !this.stopped && this.held && this.clock.now() < this.held.usableUntil ? this.held.token : undefined;
   }
 
   private startRefresh(): Promise<HeldToken> {
