@@ -99,8 +99,10 @@ export function redactText(text: string, secrets: Iterable<string | undefined>):
   return result;
 }
 
-/** Prototypes of the objects an AxiosError reaches that may hold request headers. Sockets, agents and buffers are not walked. */
-// follow-redirects' RedirectableRequest reports its constructor as Writable.
+/**
+ * Constructors of the objects an AxiosError reaches that may hold request headers (follow-redirects'
+ * RedirectableRequest reports itself as a Writable). Sockets, agents and buffers are not walked.
+ */
 const HEADER_HOLDERS = new Set(['Object', 'Array', 'AxiosHeaders', 'ClientRequest', 'Writable']);
 
 function holdsHeaders(value: object): boolean {
@@ -113,7 +115,7 @@ function holdsHeaders(value: object): boolean {
  * (an AxiosError's `config`, `request`, `response.request`, raw header strings…). Returns `root`.
  */
 export function redactDeep<T extends object>(root: T, secrets: readonly string[], maxDepth = 8): T {
-  secrets = [...secrets]; // the list may itself sit inside `root` and be redacted on the way
+  const searched = [...secrets]; // the list given may itself sit inside `root` and be redacted on the way
   const seen = new WeakSet<object>();
   const visit = (value: object, depth: number): void => {
     if (seen.has(value) || depth > maxDepth) return;
@@ -123,7 +125,7 @@ export function redactDeep<T extends object>(root: T, secrets: readonly string[]
       if (!descriptor || !('value' in descriptor)) continue; // getters are not read: they may have side effects
       const child: unknown = descriptor.value;
       if (typeof child === 'string') {
-        const redacted = redactText(child, secrets);
+        const redacted = redactText(child, searched);
         if (redacted !== child && descriptor.writable) Reflect.set(value, key, redacted);
       } else if (typeof child === 'object' && child !== null && (depth === 0 || holdsHeaders(child))) {
         visit(child, depth + 1);
