@@ -20,7 +20,8 @@ async function main(): Promise<void> {
   }
   const port = Number(process.env.PORT ?? 3000);
   await app.listen(port, '127.0.0.1');
-  logger.log(`Sample (${mode}) listening: try  curl http://127.0.0.1:${port}/queues  and  curl http://127.0.0.1:${port}/health`);
+  const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  logger.log(`Sample (${mode}) listening on ${url}: try  curl ${url}/queues  and  curl ${url}/health`);
 }
 
 main().catch((error: unknown) => {

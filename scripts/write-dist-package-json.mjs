@@ -1,7 +1,9 @@
 // Marks each build's module format, since the root package.json declares none (see TOOLCHAIN notes).
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-for (const [folder, type] of [['dist/cjs', 'commonjs'], ['dist/esm', 'module'], ['dist/sample', 'module']]) {
+// Not for dist/sample: a package.json there would hide the root one, and with it the sample's
+// self-reference to 'nestjs-genesys-auth'.
+for (const [folder, type] of [['dist/cjs', 'commonjs'], ['dist/esm', 'module']]) {
   mkdirSync(folder, { recursive: true });
   writeFileSync(`${folder}/package.json`, `${JSON.stringify({ type }, null, 2)}\n`);
 }

@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -42,6 +43,35 @@ describe('the packed package', () => {
   it('works from an ES module app through import', () => {
     expect(run('consumer.mjs')).toEqual({ format: 'module', signed: true, org: 'Emulated Org', health: 'up' });
   });
+
+  it('runs the sample from its compiled output, as `npm run sample` does, and stops cleanly on SIGTERM', async () => {
+    // `npm pack` above has built dist/; compile the sample against it and run it in emulator mode.
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.sample.json'], { cwd: root, stdio: 'pipe' });
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PORT: '0' };
+    for (const name of ['GENESYSCLOUD_OAUTHCLIENT_ID', 'GENESYSCLOUD_OAUTHCLIENT_SECRET', 'GENESYSCLOUD_REGION']) delete env[name];
+    const sample = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', 'dist/sample/main.js'], { cwd: root, env });
+    let output = '';
+    sample.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      sample.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const listening = /listening on (http:\/\/[\d.]+:\d+)/.exec(output);
+        if (listening) resolve(listening[1]);
+      });
+      sample.once('exit', () => reject(new Error(`sample exited early:\n${output}`)));
+    });
+
+    const queues = (await (await fetch(`${url}/queues?pageSize=5`)).json()) as { queues: unknown[] };
+    const health: unknown = await (await fetch(`${url}/health`)).json();
+    sample.kill('SIGTERM');
+    const [code] = await once(sample, 'exit');
+
+    expect(output).toContain('EMULATOR MODE');
+    expect(queues).toMatchObject({ pageNumber: 1, total: 30 });
+    expect(queues.queues).toHaveLength(5);
+    expect(health).toMatchObject({ status: 'ok', info: { genesys: { status: 'up' } } });
+    expect(code).toBe(0);
+  }, 60_000);
 
   it('type-checks for both CommonJS and ES module consumers', () => {
     expect(() =>
