@@ -128,27 +128,30 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
     const status = error.response?.status;
+    const renewToken = status === 401 && state.signedWith !== undefined && !state.retriedAfter401;
+    const rateLimitDelayMs = status === 429 ? this.rateLimitRetryDelay(error, state) : undefined;
+    if (!renewToken && rateLimitDelayMs === undefined) throw this.redacted(error, state);
+    if (isStream(config.data)) {
+      throw this.redacted(error, state, `not retried after ${status}: the request body is a stream and cannot be replayed`);
+    }
 
-    if (status === 401 && state.signedWith !== undefined && !state.retriedAfter401) {
-      if (isStream(config.data)) throw this.redacted(error, state, 'not retried after 401: the request body is a stream and cannot be replayed');
+    if (renewToken) {
       state.retriedAfter401 = true;
       this.tokens.invalidate(state.signedWith);
-      return instance.request(config);
-    }
-    if (status === 429 && this.mayRetryRateLimited(error, state)) {
-      if (isStream(config.data)) throw this.redacted(error, state, 'not retried after 429: the request body is a stream and cannot be replayed');
+    } else {
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
-      const waitedInFull = await this.wait(parseRetryAfter(error.response?.headers['retry-after']) ?? 0);
+      const waitedInFull = await this.wait(rateLimitDelayMs ?? 0);
       if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
-      return instance.request(config);
     }
-    throw this.redacted(error, state);
+    return instance.request(config);
   }
 
-  private mayRetryRateLimited(error: AxiosError, state: SigningState): boolean {
+  /** How long to wait before retrying a 429, or `undefined` when it must go back to the caller. */
+  private rateLimitRetryDelay(error: AxiosError, state: SigningState): number | undefined {
     const { maxRetries, maxDelayMs } = this.config.rateLimitRetry;
     const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after']);
-    return retryAfterMs !== undefined && retryAfterMs <= maxDelayMs && (state.rateLimitRetries ?? 0) < maxRetries;
+    const mayRetry = retryAfterMs !== undefined && retryAfterMs <= maxDelayMs && (state.rateLimitRetries ?? 0) < maxRetries;
+    return mayRetry ? retryAfterMs : undefined;
   }
 
   /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down. */
