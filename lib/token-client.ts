@@ -27,9 +27,14 @@ const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
 export class GenesysTokenClient {
   private readonly http: OwnAxios;
   private readonly tokenUrl: string;
+  /** The form and headers never change for a configuration: built once. */
+  private readonly form: string;
+  private readonly headers: Record<string, string>;
 
   constructor(@Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig) {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
+    this.form = this.formBody();
+    this.headers = this.requestHeaders();
     this.http = createOwnAxios({
       timeout: config.tokenRequestTimeoutMs,
       maxRedirects: 0,
@@ -43,10 +48,7 @@ export class GenesysTokenClient {
   async requestToken(signal?: AbortSignal): Promise<GrantedToken> {
     let response: AxiosResponse<string>;
     try {
-      response = await this.http.instance.post<string>(this.tokenUrl, this.formBody(), {
-        headers: this.headers(),
-        signal,
-      });
+      response = await this.http.instance.post<string>(this.tokenUrl, this.form, { headers: this.headers, signal });
     } catch (error) {
       throw this.transportError(error);
     }
@@ -69,7 +71,7 @@ export class GenesysTokenClient {
     return form.toString();
   }
 
-  private headers(): Record<string, string> {
+  private requestHeaders(): Record<string, string> {
     const headers: Record<string, string> = {
       'Content-Type': 'application/x-www-form-urlencoded',
       Accept: 'application/json',
