@@ -2,7 +2,13 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import type { INestApplicationContext } from '@nestjs/common';
-import { GenesysAuthError, GenesysAuthModule, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import {
+  GenesysAuthError,
+  GenesysAuthModule,
+  GenesysTokenService,
+  type GenesysAuthModuleOptions,
+  type GenesysTokenEvent,
+} from 'nestjs-genesys-auth';
 import { GenesysTokenClient } from '../lib/token-client.js';
 import { outage, ScriptedTokenClient } from './support/scripted-token-client.js';
 
@@ -188,6 +194,27 @@ describe('GenesysTokenService (fake timers)', () => {
     expect(await waiting).toMatchObject({ code: 'shutdown' });
     expect(jest.getTimerCount()).toBe(0);
     expect(client.closed).toBe(true);
+  });
+
+  it('emits refreshed and refresh_failed events, and completes them on shutdown', async () => {
+    const client = new ScriptedTokenClient([], HOUR);
+    let tokens: GenesysTokenService;
+    ({ app, tokens } = await start(client));
+    const events: GenesysTokenEvent[] = [];
+    let completed = false;
+    tokens.events$.subscribe({ next: (event) => events.push(event), complete: () => (completed = true) });
+
+    await tokens.getAccessToken();
+    client.enqueue(outage());
+    await tokens.refresh().catch(() => undefined);
+    await app.close();
+    app = undefined;
+
+    expect(events).toEqual([
+      { type: 'refreshed', at: expect.any(Date), expiresAt: new Date(1_000_000 + HOUR) },
+      { type: 'refresh_failed', at: expect.any(Date), error: expect.objectContaining({ code: 'unavailable' }), consecutiveFailures: 1, nextAttemptAt: expect.any(Date) },
+    ]);
+    expect(completed).toBe(true);
   });
 
   it('fetches the first token during start-up when fetchTokenOnStartup is on', async () => {
