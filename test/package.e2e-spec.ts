@@ -30,9 +30,9 @@ describe('the packed package', () => {
   const run = (script: string) =>
     JSON.parse(execFileSync(process.execPath, ['--no-warnings', script], { cwd: consumer, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } }));
 
-  it('ships only the builds, the README and the CHANGELOG', () => {
+  it('ships only the builds, the README, the CHANGELOG and the LICENSE', () => {
     const shipped = readdirSync(join(consumer, 'node_modules', 'nestjs-genesys-auth')).sort();
-    expect(shipped).toEqual(['CHANGELOG.md', 'README.md', 'dist', 'package.json']);
+    expect(shipped).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'dist', 'package.json']);
     expect(readdirSync(join(consumer, 'node_modules', 'nestjs-genesys-auth', 'dist')).sort()).toEqual(['cjs', 'esm']);
   });
 
