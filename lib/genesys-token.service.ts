@@ -123,7 +123,7 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
   /** Fetches the first token while the application starts, when `fetchTokenOnStartup` is on. */
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.fetchTokenOnStartup) return;
-    // A failure is already logged and retried in the background; it must not stop the application.
+    // A failure is already logged (and retried in the background when retryable); it must not stop the application.
     await this.getToken().catch(() => undefined);
   }
 

@@ -59,8 +59,8 @@ export interface GenesysAuthModuleOptions {
   readonly clientAuthentication?: 'basic' | 'body';
   /**
    * Fetch the first token while the application starts, so the first API call does not wait and
-   * health reports `up` at once. A failure is logged and retried in the background; it never stops
-   * the application. Default `true`.
+   * health reports `up` at once. A failure is logged and, unless the credentials were refused,
+   * retried in the background; it never stops the application. Default `true`.
    */
   readonly fetchTokenOnStartup?: boolean;
   /** Timeout of one token request in milliseconds. Default `10000`. */
