@@ -160,7 +160,8 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
         this.onRefreshed(held);
         return held;
       } catch (error) {
-        const failure = error instanceof GenesysAuthError ? error : shutdownError();
+        // Only GenesysAuthErrors are expected here; anything else is reported without its (unvetted) message.
+        const failure = error instanceof GenesysAuthError ? error : new GenesysAuthError('unavailable', 'Genesys token request failed unexpectedly');
         this.onRefreshFailed(failure);
         throw failure;
       } finally {
