@@ -7,6 +7,20 @@ import { GenesysAuthInterceptor, GenesysHttpService } from 'nestjs-genesys-auth'
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { startRecordingServer, type RecordingServer } from './support/recording-server.js';
 
+/** Every string reachable through enumerable properties: what generic log serializers walk. */
+function enumerableStrings(root: unknown): string[] {
+  const seen = new Set<object>();
+  const found: string[] = [];
+  const walk = (value: unknown, depth: number): void => {
+    if (typeof value === 'string') found.push(value);
+    if (typeof value !== 'object' || value === null || seen.has(value) || depth > 14) return;
+    seen.add(value);
+    for (const key of Object.keys(value)) walk((value as Record<string, unknown>)[key], depth + 1);
+  };
+  walk(root, 0);
+  return found;
+}
+
 describe('GenesysHttpService against the emulator', () => {
   let running: EmulatedApp;
   let foreign: RecordingServer;
@@ -157,6 +171,20 @@ describe('GenesysHttpService against the emulator', () => {
     expect(JSON.stringify(error)).not.toContain(token);
     expect(inspect(error, { depth: 10, showHidden: true })).not.toContain(token);
     expect(JSON.stringify(error.toJSON())).toContain('[REDACTED]');
+  });
+
+  it('keeps the token out of the AxiosError even where its sockets reach other requests', async () => {
+    // Pooled keep-alive sockets still reference the last request each carried, with its headers.
+    await Promise.all(Array.from({ length: 20 }, () => genesys.axiosRef.get('/api/v2/organizations/me')));
+    running.emulator.inject('api', { status: 500 }, 1);
+
+    const error = await rejectionOf(genesys.axiosRef.get('/api/v2/organizations/me'));
+    const token = running.emulator.lastIssuedToken!;
+
+    expect(JSON.stringify(error)).not.toContain(token);
+    expect(inspect(error, { depth: 12, showHidden: true })).not.toContain(token);
+    expect(inspect({ wrapped: error }, { depth: 12 })).not.toContain(token);
+    expect(enumerableStrings(error).filter((text) => text.includes(token))).toEqual([]);
   });
 
   it('signs an axios instance of your own once, however often it is attached', async () => {
