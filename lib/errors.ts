@@ -140,15 +140,10 @@ const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
  * Makes an AxiosError safe to log while keeping it an AxiosError: the tokens are replaced by
- * {@link REDACTED} in its config, request and response; the config lets go of the keep-alive agents
- * (through their sockets they reach other requests' headers); and `util.inspect` / `console.log`
- * show a summary instead of walking into sockets.
+ * {@link REDACTED} in its config, request and response; and `util.inspect` / `console.log` show a
+ * summary instead of walking into sockets, through which other requests' headers are reachable.
  */
 export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: readonly string[]): T {
-  if (error.config) {
-    delete error.config.httpAgent;
-    delete error.config.httpsAgent;
-  }
   redactDeep(error, tokens);
   Object.defineProperty(error, INSPECT, {
     configurable: true,
@@ -162,7 +157,7 @@ export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: rea
 export interface AxiosErrorLike extends Error {
   code?: string;
   status?: number;
-  config?: { method?: string; baseURL?: string; url?: string; headers?: unknown; httpAgent?: unknown; httpsAgent?: unknown };
+  config?: { method?: string; baseURL?: string; url?: string; headers?: unknown };
   response?: { status: number; statusText: string; headers: unknown; data: unknown };
 }
 
