@@ -157,6 +157,17 @@ describe('GenesysTokenService (fake timers)', () => {
     expect(client.calls).toBe(2);
   });
 
+  it('reports an unexpected error as unavailable, without its message', async () => {
+    const client = new ScriptedTokenClient([new Error('internal detail with a secret')]);
+    let tokens: GenesysTokenService;
+    ({ app, tokens } = await start(client));
+
+    const error = await tokens.getToken().catch((e: unknown) => e as GenesysAuthError);
+
+    expect(error).toBeInstanceOf(GenesysAuthError);
+    expect(error).toMatchObject({ code: 'unavailable', message: 'Genesys token request failed unexpectedly' });
+  });
+
   it('keeps a newer token when a stale one is invalidated', async () => {
     const client = new ScriptedTokenClient();
     let tokens: GenesysTokenService;

@@ -1,8 +1,8 @@
 import { GenesysAuthError } from 'nestjs-genesys-auth';
 import type { GrantedToken } from '../../lib/token-client.js';
 
-/** One scripted answer of the token endpoint: a token, or the error the real client would throw. */
-export type ScriptedAnswer = GrantedToken | GenesysAuthError;
+/** One scripted answer of the token endpoint: a token, or an error to throw (the real client throws only GenesysAuthErrors). */
+export type ScriptedAnswer = GrantedToken | Error;
 
 /**
  * Stands in for GenesysTokenClient in unit tests that drive time with fake timers: answers from a
@@ -25,7 +25,7 @@ export class ScriptedTokenClient {
   async requestToken(): Promise<GrantedToken> {
     this.calledAt.push(Date.now());
     const answer = this.script.shift() ?? this.token(this.defaultLifetimeMs);
-    if (answer instanceof GenesysAuthError) throw answer;
+    if (answer instanceof Error) throw answer;
     return answer;
   }
 
