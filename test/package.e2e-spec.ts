@@ -1,11 +1,25 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 const root = resolve('.');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+/** Runs the repository's TypeScript compiler with `args` in `cwd`. */
+const tsc = (args: string[], cwd: string) =>
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ...args], { cwd, stdio: 'pipe' });
+
+/** The steps of `npm run sample` after the library build, read from package.json so the test runs what users run. */
+function sampleSteps(): { compile: string[]; nodeArgs: string[] } {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [build, compile, start] = scripts.sample.split('&&').map((step) => step.trim().split(/\s+/));
+  expect(build).toEqual(['npm', 'run', 'build']);
+  expect(compile[0]).toBe('tsc');
+  expect(start[0]).toBe('node');
+  return { compile: compile.slice(1), nodeArgs: start.slice(1) };
+}
 
 /**
  * Packs the library as npm would publish it and installs the tarball into a consumer folder inside
@@ -45,11 +59,12 @@ describe('the packed package', () => {
   });
 
   it('runs the sample from its compiled output, as `npm run sample` does, and stops cleanly on SIGTERM', async () => {
-    // `npm pack` above has built dist/; compile the sample against it and run it in emulator mode.
-    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.sample.json'], { cwd: root, stdio: 'pipe' });
+    // `npm pack` above has built dist/ (the script's first step); run the other steps in emulator mode.
+    const { compile, nodeArgs } = sampleSteps();
+    tsc(compile, root);
     const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', PORT: '0' };
     for (const name of ['GENESYSCLOUD_OAUTHCLIENT_ID', 'GENESYSCLOUD_OAUTHCLIENT_SECRET', 'GENESYSCLOUD_REGION']) delete env[name];
-    const sample = spawn(process.execPath, ['--disable-warning=MODULE_TYPELESS_PACKAGE_JSON', 'dist/sample/main.js'], { cwd: root, env });
+    const sample = spawn(process.execPath, nodeArgs, { cwd: root, env });
     let output = '';
     sample.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const url = await new Promise<string>((resolve, reject) => {
@@ -74,8 +89,6 @@ describe('the packed package', () => {
   }, 60_000);
 
   it('type-checks for both CommonJS and ES module consumers', () => {
-    expect(() =>
-      execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: consumer, stdio: 'pipe' }),
-    ).not.toThrow();
+    expect(() => tsc(['-p', 'tsconfig.json'], consumer)).not.toThrow();
   });
 });
