@@ -1,13 +1,46 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FixedWindowLimiter } from './fixed-window-limiter.js';
+
+/** One OAuth client the emulator accepts, and the organization it belongs to. */
+export interface EmulatedClient {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** The organization's name, as `GET /api/v2/organizations/me` reports it. */
+  readonly orgName: string;
+  /** The organization's id. Default: a fixed UUID per position in `clients` (the first is today's single org id). */
+  readonly orgId?: string;
+}
+
+/** Genesys' per-token API rate limit; see {@link GenesysCloudEmulatorOptions.apiRateLimit}. */
+export interface ApiRateLimitOptions {
+  /** API requests one token may make per window. Default `300`, Genesys' client-credentials limit. */
+  readonly requestsPerToken?: number;
+  /** Length of the window, in milliseconds. Default `60000`. */
+  readonly windowMs?: number;
+}
+
+/** A limit on token requests per client; see {@link GenesysCloudEmulatorOptions.tokenRateLimit}. */
+export interface TokenRateLimitOptions {
+  /** Token requests one client may make per window. */
+  readonly requests: number;
+  /** Length of the window, in milliseconds. */
+  readonly windowMs: number;
+}
 
 /** Options of {@link GenesysCloudEmulator.start}. */
 export interface GenesysCloudEmulatorOptions {
-  /** The only client id the token endpoint accepts. Default `emulator-client-id`. */
+  /** The only client id the token endpoint accepts, when `clients` is not given. Default `emulator-client-id`. */
   readonly clientId?: string;
-  /** The only client secret the token endpoint accepts. Default `emulator-client-secret`. */
+  /** The only client secret the token endpoint accepts, when `clients` is not given. Default `emulator-client-secret`. */
   readonly clientSecret?: string;
+  /**
+   * Several OAuth clients, each in its own (or a shared) organization. Each issued token is bound to
+   * the client that got it. Replaces `clientId`/`clientSecret`; giving both is an error.
+   * Default: one client from `clientId`/`clientSecret` in organization "Emulated Org".
+   */
+  readonly clients?: readonly EmulatedClient[];
   /** `expires_in` of issued tokens, in seconds (fractions allowed). Default `86400`. */
   readonly tokenLifetimeSeconds?: number;
   /** Loopback address to listen on. Default `127.0.0.1`; anything but a loopback address is refused. */
@@ -16,10 +49,30 @@ export interface GenesysCloudEmulatorOptions {
   readonly port?: number;
   /** How many routing queues `GET /api/v2/routing/queues` pages through. Default `30`. */
   readonly queueCount?: number;
+  /** How many users `GET /api/v2/users` pages through. Default `30`. */
+  readonly userCount?: number;
+  /**
+   * Genesys' per-token API rate limit, on by default (300 requests per token per minute): a fixed
+   * window per token, opened by the token's first API request; requests over the budget get `429`
+   * with `Retry-After` (whole seconds to the window's end) and Genesys' body. Checked after the token
+   * (so a bad token still gets 401). `false` turns it off. Settable at run time:
+   * {@link GenesysCloudEmulator.apiRateLimit}.
+   */
+  readonly apiRateLimit?: ApiRateLimitOptions | false;
+  /**
+   * A limit on token requests, per client (a fixed window per client id, as Genesys limits each
+   * OAuth client). Over it the token endpoint answers Genesys' `400 invalid_request` "rate limit
+   * exceeded; try again later". Default `false`: Genesys does not publish its limit. Settable at run
+   * time: {@link GenesysCloudEmulator.tokenRateLimit}.
+   */
+  readonly tokenRateLimit?: TokenRateLimitOptions | false;
 }
 
 /** Which side of the emulator a fault applies to: the login host's token endpoint or the Platform API. */
 export type EmulatorRoute = 'token' | 'api';
+
+/** An API endpoint as `METHOD /path`, without query string, e.g. `GET /api/v2/routing/queues`. */
+export type EmulatorEndpoint = `${string} /${string}`;
 
 /**
  * A scripted misbehaviour. Fields combine: `delayMs` first, then `reset` (drop the connection),
@@ -35,43 +88,87 @@ export interface EmulatorFault {
   readonly body?: unknown;
 }
 
+/** How long {@link GenesysCloudEmulator.rateLimitRoute} keeps a route limited, and what it tells callers. */
+export interface RouteRateLimit {
+  /** `Retry-After` sent with each 429. Default: the seconds left of `durationMs` (at least 1), or `1`. */
+  readonly retryAfterSeconds?: number;
+  /** How many requests get a 429 before the route recovers. Default: no count limit. */
+  readonly times?: number;
+  /** How long the route stays limited, in milliseconds. Default: until {@link GenesysCloudEmulator.clearFaults}. */
+  readonly durationMs?: number;
+}
+
 /** One request the emulator received. */
 export interface RecordedRequest {
   readonly method: string;
   readonly path: string;
   readonly headers: IncomingMessage['headers'];
   readonly body: string;
+  /** For API requests: the client whose token the request carried (also when expired or revoked); undefined when none or unknown. */
+  readonly clientId?: string;
 }
 
 /** Counters since start (or the last {@link GenesysCloudEmulator.resetStats}). */
 export interface EmulatorStats {
   tokenRequests: number;
+  /** Every API request seen, including those answered 401, 403 or 429. */
   apiRequests: number;
   tokensIssued: number;
   /** API calls answered 401 for a missing, unknown, expired or revoked token. */
   unauthorized: number;
+  /** API 429s sent: from the per-token limit, {@link GenesysCloudEmulator.rateLimitRoute}, {@link GenesysCloudEmulator.rateLimitApi} and injected 429 faults. */
+  rateLimited: number;
+  /** Token requests refused by {@link GenesysCloudEmulatorOptions.tokenRateLimit}. */
+  tokenRateLimited: number;
+  /** API requests answered 403 because their `x-emulator-expect-client` header named another client than their token's. */
+  clientMismatches: number;
+  /** API requests served per client id (past authentication and rate limits; 401s, 403s and 429s are not served). */
+  requestsByClient: Record<string, number>;
+}
+
+/** A client as the emulator keeps it, with the bodies of its `organizations/me` and `users/me`. */
+interface ClientState {
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly org: { readonly id: string; readonly name: string; readonly thirdPartyOrgName: string; readonly state: 'active' };
+  readonly user: { readonly id: string; readonly name: string; readonly email: string };
 }
 
 interface IssuedToken {
+  readonly client: ClientState;
   readonly expiresAt: number;
   revoked: boolean;
+  /** API requests served with this token since the last stats reset. */
+  served: number;
+}
+
+interface ActiveRouteLimit {
+  readonly retryAfterSeconds?: number;
+  readonly until: number;
+  remaining: number;
 }
 
 const LOOPBACK = /^(127(?:\.\d{1,3}){3}|::1|localhost)$/;
 /** Requests kept in `tokenRequests` / `apiRequests`; older ones are dropped so long runs stay small. */
 const RECORDED_LIMIT = 1000;
+/** Header with which a test states which client's token an API request should carry. */
+const EXPECT_CLIENT_HEADER = 'x-emulator-expect-client';
+const DEFAULT_API_RATE_LIMIT: Required<ApiRateLimitOptions> = { requestsPerToken: 300, windowMs: 60_000 };
 
 /**
  * A local server that plays Genesys Cloud well enough for tests and demos: `POST /oauth/token`
- * (client credentials, Basic or form), `GET /api/v2/organizations/me`, `GET /api/v2/routing/queues`
- * (paged), `HEAD`/`DELETE /api/v2/tokens/me`; 401 on missing, expired or revoked tokens; and
+ * (client credentials, Basic or form, one or several clients), `GET /api/v2/organizations/me`,
+ * `GET /api/v2/users/me`, `GET /api/v2/users` and `GET /api/v2/routing/queues` (paged),
+ * `HEAD`/`DELETE /api/v2/tokens/me`; 401 on missing, expired or revoked tokens; Genesys' per-token
+ * API rate limit (on by default), an optional token-endpoint limit and per-route 429s; and
  * scripted faults (status codes, `Retry-After`, delays, dropped or hanging connections).
  * Login and API share one origin. It listens on loopback only.
  *
  * @example
- * const emulator = await GenesysCloudEmulator.start({ tokenLifetimeSeconds: 2 });
+ * const emulator = await GenesysCloudEmulator.start({ tokenLifetimeSeconds: 2, apiRateLimit: false });
  * GenesysAuthModule.forRoot({ ...emulator.moduleOptions() });
  * emulator.inject('token', { status: 503 }, 3);
+ * emulator.rateLimitRoute('GET /api/v2/routing/queues', { retryAfterSeconds: 2, times: 1 });
  * await emulator.close();
  */
 export class GenesysCloudEmulator {
@@ -80,18 +177,25 @@ export class GenesysCloudEmulator {
   /** Requests to the API, newest last (the last 1000). */
   readonly apiRequests: RecordedRequest[] = [];
   /** Counters; see {@link EmulatorStats}. */
-  readonly stats: EmulatorStats = { tokenRequests: 0, apiRequests: 0, tokensIssued: 0, unauthorized: 0 };
+  readonly stats: EmulatorStats;
   /** `expires_in` of tokens issued from now on, in seconds. */
   tokenLifetimeSeconds: number;
-  /** The client id the token endpoint accepts. */
+  /** The clients the token endpoint accepts, first one first, with their organization ids filled in. */
+  readonly clients: readonly Required<EmulatedClient>[];
+  /** The first client's id. */
   readonly clientId: string;
-  /** The client secret the token endpoint accepts. */
+  /** The first client's secret. */
   readonly clientSecret: string;
 
+  private readonly clientStates: ReadonlyMap<string, ClientState>;
   private readonly tokens = new Map<string, IssuedToken>();
   private readonly faults: Record<EmulatorRoute, { fault: EmulatorFault; remaining: number }[]> = { token: [], api: [] };
+  private readonly routeLimits = new Map<string, ActiveRouteLimit>();
   private readonly delays = new Set<NodeJS.Timeout>();
   private readonly queues: { id: string; name: string }[];
+  private readonly users: { id: string; name: string; email: string }[];
+  private apiLimiter?: FixedWindowLimiter<string>;
+  private tokenLimiter?: FixedWindowLimiter<string>;
   private lastToken?: string;
 
   private constructor(
@@ -100,19 +204,38 @@ export class GenesysCloudEmulator {
     readonly url: string,
     options: GenesysCloudEmulatorOptions,
   ) {
-    this.clientId = options.clientId ?? 'emulator-client-id';
-    this.clientSecret = options.clientSecret ?? 'emulator-client-secret';
+    this.clients = clientsOf(options);
+    this.clientStates = new Map(this.clients.map((client) => [client.clientId, clientState(client)]));
+    this.clientId = this.clients[0].clientId;
+    this.clientSecret = this.clients[0].clientSecret;
+    this.stats = {
+      tokenRequests: 0,
+      apiRequests: 0,
+      tokensIssued: 0,
+      unauthorized: 0,
+      rateLimited: 0,
+      tokenRateLimited: 0,
+      clientMismatches: 0,
+      requestsByClient: this.zeroPerClient(),
+    };
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 86_400;
+    this.apiRateLimit = options.apiRateLimit ?? {};
+    this.tokenRateLimit = options.tokenRateLimit ?? false;
     this.queues = Array.from({ length: options.queueCount ?? 30 }, (_, index) => ({
       id: randomUUID(),
       name: `Emulated queue ${String(index + 1).padStart(2, '0')}`,
     }));
+    this.users = Array.from({ length: options.userCount ?? 30 }, (_, index) => {
+      const number = String(index + 1).padStart(2, '0');
+      return { id: randomUUID(), name: `Emulated user ${number}`, email: `user${number}@emulated.example` };
+    });
   }
 
   /** Starts an emulator on a free loopback port. */
   static async start(options: GenesysCloudEmulatorOptions = {}): Promise<GenesysCloudEmulator> {
     const host = options.host ?? '127.0.0.1';
     if (!LOOPBACK.test(host)) throw new Error(`GenesysCloudEmulator listens on loopback only, not on "${host}"`);
+    clientsOf(options); // refuse bad client lists before opening a port
     const server = createServer();
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
@@ -147,9 +270,48 @@ export class GenesysCloudEmulator {
     return [...this.tokens.keys()];
   }
 
-  /** Options that point `GenesysAuthModule` at this emulator with its credentials. */
-  moduleOptions(): { clientId: string; clientSecret: string; loginBaseUrl: string; apiBaseUrl: string } {
-    return { clientId: this.clientId, clientSecret: this.clientSecret, loginBaseUrl: this.url, apiBaseUrl: this.url };
+  /**
+   * The per-token API rate limit in force, or `false` when off. Assigning replaces it (missing
+   * fields take their defaults) and starts every token's window afresh.
+   */
+  get apiRateLimit(): Readonly<Required<ApiRateLimitOptions>> | false {
+    return this.apiLimiter ? { requestsPerToken: this.apiLimiter.limit, windowMs: this.apiLimiter.windowMs } : false;
+  }
+
+  set apiRateLimit(limit: ApiRateLimitOptions | false) {
+    this.apiLimiter =
+      limit === false
+        ? undefined
+        : new FixedWindowLimiter(limit.requestsPerToken ?? DEFAULT_API_RATE_LIMIT.requestsPerToken, limit.windowMs ?? DEFAULT_API_RATE_LIMIT.windowMs);
+  }
+
+  /** The per-client token-endpoint limit in force, or `false` when off. Assigning replaces it and starts every client's window afresh. */
+  get tokenRateLimit(): Readonly<TokenRateLimitOptions> | false {
+    return this.tokenLimiter ? { requests: this.tokenLimiter.limit, windowMs: this.tokenLimiter.windowMs } : false;
+  }
+
+  set tokenRateLimit(limit: TokenRateLimitOptions | false) {
+    this.tokenLimiter = limit === false ? undefined : new FixedWindowLimiter(limit.requests, limit.windowMs);
+  }
+
+  /**
+   * Options that point `GenesysAuthModule` at this emulator with one client's credentials.
+   * @param clientId - Which client; default the first. An unknown id throws.
+   */
+  moduleOptions(clientId: string = this.clientId): { clientId: string; clientSecret: string; loginBaseUrl: string; apiBaseUrl: string } {
+    const client = this.clientStates.get(clientId);
+    if (!client) throw new Error(`GenesysCloudEmulator has no client "${clientId}"`);
+    return { clientId, clientSecret: client.clientSecret, loginBaseUrl: this.url, apiBaseUrl: this.url };
+  }
+
+  /**
+   * API requests served per token since start or the last {@link resetStats}, for tokens that served
+   * at least one. A method rather than a field, so that tokens do not end up in logged objects.
+   */
+  requestsPerToken(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const [token, issued] of this.tokens) if (issued.served > 0) counts.set(token, issued.served);
+    return counts;
   }
 
   /** Makes the next `times` requests to `route` misbehave as `fault` describes (default: until {@link clearFaults}). */
@@ -160,36 +322,53 @@ export class GenesysCloudEmulator {
 
   /** Answers the next `times` API calls with Genesys' 429 and `Retry-After: seconds`. */
   rateLimitApi(retryAfterSeconds: number, times = 1): this {
-    return this.inject(
-      'api',
-      {
-        status: 429,
-        headers: { 'Retry-After': String(retryAfterSeconds) },
-        body: {
-          message: `Rate limit exceeded the maximum. Retry the request in [${retryAfterSeconds}] seconds`,
-          code: 'too.many.requests.retry.after',
-          status: 429,
-        },
-      },
-      times,
-    );
+    return this.inject('api', { status: 429, ...tooManyRequests(retryAfterSeconds) }, times);
   }
 
-  /** Removes every injected fault. */
-  clearFaults(): this {
-    this.faults.token.length = 0;
-    this.faults.api.length = 0;
+  /**
+   * Plays a per-resource limit: authenticated requests to `endpoint` get Genesys' 429 with
+   * `Retry-After` until `times` requests have been refused or `durationMs` has passed (whichever
+   * comes first; with neither, until {@link clearFaults}). Other endpoints are unaffected, and
+   * refused requests do not use up their token's budget. Limiting an endpoint again replaces its limit.
+   *
+   * @example emulator.rateLimitRoute('GET /api/v2/routing/queues', { retryAfterSeconds: 2, times: 3 });
+   */
+  rateLimitRoute(endpoint: EmulatorEndpoint, limit: RouteRateLimit = {}): this {
+    if (!/^[A-Z]+ \/\S*$/.test(endpoint)) throw new Error(`Expected "METHOD /path", got "${endpoint}"`);
+    this.routeLimits.set(endpoint, {
+      retryAfterSeconds: limit.retryAfterSeconds,
+      until: Date.now() + (limit.durationMs ?? Number.POSITIVE_INFINITY),
+      remaining: limit.times ?? Number.POSITIVE_INFINITY,
+    });
     return this;
   }
 
-  /** Revokes every token issued so far, as an admin deleting the client's tokens would. */
-  revokeAllTokens(): void {
-    for (const token of this.tokens.values()) token.revoked = true;
+  /** Removes every injected fault and every {@link rateLimitRoute} limit. */
+  clearFaults(): this {
+    this.faults.token.length = 0;
+    this.faults.api.length = 0;
+    this.routeLimits.clear();
+    return this;
   }
 
-  /** Zeroes the counters and forgets recorded requests. */
+  /** Revokes every token issued so far to `clientId` (default: to every client), as an admin deleting the client's tokens would. */
+  revokeAllTokens(clientId?: string): void {
+    for (const token of this.tokens.values()) if (clientId === undefined || token.client.clientId === clientId) token.revoked = true;
+  }
+
+  /** Zeroes the counters (including per client and per token) and forgets recorded requests. Rate-limit windows are kept. */
   resetStats(): void {
-    Object.assign(this.stats, { tokenRequests: 0, apiRequests: 0, tokensIssued: 0, unauthorized: 0 });
+    Object.assign(this.stats, {
+      tokenRequests: 0,
+      apiRequests: 0,
+      tokensIssued: 0,
+      unauthorized: 0,
+      rateLimited: 0,
+      tokenRateLimited: 0,
+      clientMismatches: 0,
+      requestsByClient: this.zeroPerClient(),
+    });
+    for (const token of this.tokens.values()) token.served = 0;
     this.tokenRequests.length = 0;
     this.apiRequests.length = 0;
   }
@@ -208,14 +387,22 @@ export class GenesysCloudEmulator {
     const url = new URL(request.url ?? '/', this.url);
     const route: EmulatorRoute = url.pathname === '/oauth/token' ? 'token' : 'api';
     const recorded = { method: request.method ?? 'GET', path: url.pathname + url.search, headers: request.headers, body };
-    record(route === 'token' ? this.tokenRequests : this.apiRequests, recorded);
-    this.stats[route === 'token' ? 'tokenRequests' : 'apiRequests']++;
+    if (route === 'token') {
+      record(this.tokenRequests, recorded);
+      this.stats.tokenRequests++;
+    } else {
+      record(this.apiRequests, { ...recorded, clientId: this.tokens.get(bearerOf(request) ?? '')?.client.clientId });
+      this.stats.apiRequests++;
+    }
 
     const fault = this.takeFault(route);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.reset) return void request.socket.destroy();
     if (fault?.hang || response.destroyed) return;
-    if (fault?.status !== undefined) return send(response, fault.status, fault.body ?? '', fault.headers);
+    if (fault?.status !== undefined) {
+      if (route === 'api' && fault.status === 429) this.stats.rateLimited++;
+      return send(response, fault.status, fault.body ?? '', fault.headers);
+    }
     if (route === 'token') return this.issueToken(request, body, response);
     return this.serveApi(request, url, response);
   }
@@ -249,29 +436,54 @@ export class GenesysCloudEmulator {
     const form = new URLSearchParams(body);
     if (form.get('grant_type') !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', 'grant type not supported');
     const [clientId, clientSecret] = credentialsOf(request.headers.authorization, form);
-    if (clientId !== this.clientId || clientSecret !== this.clientSecret) {
-      return oauthError(400, 'invalid_client', 'authentication failed');
+    const client = this.clientStates.get(clientId ?? '');
+    if (!client || clientSecret !== client.clientSecret) return oauthError(400, 'invalid_client', 'authentication failed');
+    // Per client, after authentication: only known clients get a window, so the limiter stays small.
+    if (this.tokenLimiter?.take(client.clientId) !== undefined) {
+      this.stats.tokenRateLimited++;
+      return oauthError(400, 'invalid_request', 'rate limit exceeded; try again later');
     }
     const accessToken = randomBytes(32).toString('base64url');
-    this.tokens.set(accessToken, { expiresAt: Date.now() + this.tokenLifetimeSeconds * 1000, revoked: false });
+    this.tokens.set(accessToken, { client, expiresAt: Date.now() + this.tokenLifetimeSeconds * 1000, revoked: false, served: 0 });
     this.lastToken = accessToken;
     this.stats.tokensIssued++;
     send(response, 200, { access_token: accessToken, token_type: 'bearer', expires_in: this.tokenLifetimeSeconds });
   }
 
   private serveApi(request: IncomingMessage, url: URL, response: ServerResponse): void {
-    const bearer = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+    const bearer = bearerOf(request);
     const token = bearer === undefined ? undefined : this.tokens.get(bearer);
     if (!bearer || !token || token.revoked || token.expiresAt <= Date.now()) {
       this.stats.unauthorized++;
       return send(response, 401, { message: 'Authentication failed.', code: 'bad.credentials', status: 401 });
     }
+    const { client } = token;
+    const expectedClient = request.headers[EXPECT_CLIENT_HEADER];
+    if (expectedClient !== undefined && expectedClient !== client.clientId) {
+      this.stats.clientMismatches++;
+      const message = `Token of client "${client.clientId}" sent where client "${String(expectedClient)}" was expected`;
+      return send(response, 403, { message, code: 'emulator.client.mismatch', status: 403 });
+    }
     const endpoint = `${request.method} ${url.pathname}`;
+    // Per-resource limit first: a request it refuses does not use up the token's budget.
+    const retryAfterSeconds = this.routeRetryAfter(endpoint) ?? wholeSeconds(this.apiLimiter?.take(bearer));
+    if (retryAfterSeconds !== undefined) {
+      this.stats.rateLimited++;
+      const { headers, body } = tooManyRequests(retryAfterSeconds);
+      return send(response, 429, body, headers);
+    }
+    token.served++;
+    this.stats.requestsByClient[client.clientId] = (this.stats.requestsByClient[client.clientId] ?? 0) + 1;
+
     switch (endpoint) {
       case 'GET /api/v2/organizations/me':
-        return send(response, 200, { id: '00000000-0000-4000-8000-000000000001', name: 'Emulated Org', thirdPartyOrgName: 'emulated-org', state: 'active' });
+        return send(response, 200, client.org);
+      case 'GET /api/v2/users/me':
+        return send(response, 200, client.user);
+      case 'GET /api/v2/users':
+        return send(response, 200, page(url, '/api/v2/users', this.users));
       case 'GET /api/v2/routing/queues':
-        return send(response, 200, this.queuePage(url));
+        return send(response, 200, page(url, '/api/v2/routing/queues', this.queues.map((queue) => ({ ...queue, memberCount: 0 }))));
       case 'HEAD /api/v2/tokens/me':
         return send(response, 200, '');
       case 'DELETE /api/v2/tokens/me':
@@ -282,29 +494,107 @@ export class GenesysCloudEmulator {
     }
   }
 
-  private queuePage(url: URL): Record<string, unknown> {
-    const pageSize = clampInt(url.searchParams.get('pageSize'), 25, 1, 500);
-    const pageNumber = clampInt(url.searchParams.get('pageNumber'), 1, 1, 100_000);
-    const total = this.queues.length;
-    const pageCount = Math.max(1, Math.ceil(total / pageSize));
-    const pageUri = (page: number) => `/api/v2/routing/queues?pageNumber=${page}&pageSize=${pageSize}`;
-    return {
-      entities: this.queues.slice((pageNumber - 1) * pageSize, pageNumber * pageSize).map((queue) => ({
-        ...queue,
-        memberCount: 0,
-        selfUri: `/api/v2/routing/queues/${queue.id}`,
-      })),
-      pageSize,
-      pageNumber,
-      total,
-      pageCount,
-      firstUri: pageUri(1),
-      selfUri: pageUri(pageNumber),
-      lastUri: pageUri(pageCount),
-      ...(pageNumber < pageCount ? { nextUri: pageUri(pageNumber + 1) } : {}),
-      ...(pageNumber > 1 ? { previousUri: pageUri(pageNumber - 1) } : {}),
-    };
+  /** `Retry-After` seconds when `endpoint` is limited by {@link rateLimitRoute} right now; counts the refusal. */
+  private routeRetryAfter(endpoint: string): number | undefined {
+    const limit = this.routeLimits.get(endpoint);
+    if (!limit) return undefined;
+    const now = Date.now();
+    if (limit.remaining <= 0 || limit.until <= now) {
+      this.routeLimits.delete(endpoint);
+      return undefined;
+    }
+    if (--limit.remaining === 0) this.routeLimits.delete(endpoint);
+    return limit.retryAfterSeconds ?? (Number.isFinite(limit.until) ? wholeSeconds(limit.until - now) : 1);
   }
+
+  private zeroPerClient(): Record<string, number> {
+    return Object.fromEntries(this.clients.map((client) => [client.clientId, 0]));
+  }
+}
+
+/** The clients `options` describe, with organization ids filled in; throws on an unusable list. */
+function clientsOf(options: GenesysCloudEmulatorOptions): Required<EmulatedClient>[] {
+  if (options.clients && (options.clientId !== undefined || options.clientSecret !== undefined)) {
+    throw new Error('GenesysCloudEmulator takes either clients or clientId/clientSecret, not both');
+  }
+  const clients = options.clients ?? [
+    { clientId: options.clientId ?? 'emulator-client-id', clientSecret: options.clientSecret ?? 'emulator-client-secret', orgName: 'Emulated Org' },
+  ];
+  if (clients.length === 0) throw new Error('GenesysCloudEmulator needs at least one client');
+  if (new Set(clients.map((client) => client.clientId)).size !== clients.length) {
+    throw new Error('GenesysCloudEmulator client ids must be unique');
+  }
+  return clients.map((client, index) => ({ ...client, orgId: client.orgId ?? fixedUuid('8000', index + 1) }));
+}
+
+function clientState(client: Required<EmulatedClient>): ClientState {
+  const orgSlug = slug(client.orgName);
+  return {
+    clientId: client.clientId,
+    clientSecret: client.clientSecret,
+    org: { id: client.orgId, name: client.orgName, thirdPartyOrgName: orgSlug, state: 'active' },
+    user: {
+      id: uuidFrom(client.clientId),
+      name: `${client.orgName} integration (${client.clientId})`,
+      email: `${slug(client.clientId)}@${orgSlug}.example`,
+    },
+  };
+}
+
+/** A recognisable UUID, e.g. `00000000-0000-4000-8000-000000000001` (the single org id of earlier versions). */
+function fixedUuid(variant: string, number: number): string {
+  return `00000000-0000-4000-${variant}-${String(number).padStart(12, '0')}`;
+}
+
+/** A stable, UUID-shaped id derived from `text`, so a client's user id is the same in every run. */
+function uuidFrom(text: string): string {
+  return `00000000-0000-4000-9000-${createHash('sha256').update(text).digest('hex').slice(0, 12)}`;
+}
+
+function slug(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'org';
+}
+
+/** Headers and body of Genesys' 429. */
+function tooManyRequests(retryAfterSeconds: number): { headers: Record<string, string>; body: Record<string, unknown> } {
+  return {
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+    body: {
+      message: `Rate limit exceeded the maximum. Retry the request in [${retryAfterSeconds}] seconds`,
+      code: 'too.many.requests.retry.after',
+      status: 429,
+    },
+  };
+}
+
+/** Milliseconds as `Retry-After` seconds: rounded up, at least 1; undefined stays undefined. */
+function wholeSeconds(milliseconds: number | undefined): number | undefined {
+  return milliseconds === undefined ? undefined : Math.max(1, Math.ceil(milliseconds / 1000));
+}
+
+function bearerOf(request: IncomingMessage): string | undefined {
+  return /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1];
+}
+
+/** One page of `items` in Genesys' paging envelope, as list endpoints such as `/api/v2/routing/queues` answer. */
+function page<Item extends { id: string }>(url: URL, path: string, items: readonly Item[]): Record<string, unknown> {
+  const pageSize = clampInt(url.searchParams.get('pageSize'), 25, 1, 500);
+  const pageNumber = clampInt(url.searchParams.get('pageNumber'), 1, 1, 100_000);
+  const total = items.length;
+  const pageCount = Math.max(1, Math.ceil(total / pageSize));
+  const pageUri = (number: number) => `${path}?pageNumber=${number}&pageSize=${pageSize}`;
+  return {
+    entities: items.slice((pageNumber - 1) * pageSize, pageNumber * pageSize).map((item) => ({ ...item, selfUri: `${path}/${item.id}` })),
+    pageSize,
+    pageNumber,
+    total,
+    pageCount,
+    firstUri: pageUri(1),
+    selfUri: pageUri(pageNumber),
+    lastUri: pageUri(pageCount),
+    ...(pageNumber < pageCount ? { nextUri: pageUri(pageNumber + 1) } : {}),
+    ...(pageNumber > 1 ? { previousUri: pageUri(pageNumber - 1) } : {}),
+  };
 }
 
 function record(list: RecordedRequest[], request: RecordedRequest): void {
