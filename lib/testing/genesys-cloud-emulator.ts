@@ -62,8 +62,9 @@ export interface GenesysCloudEmulatorOptions {
   /**
    * A limit on token requests, per client (a fixed window per client id, as Genesys limits each
    * OAuth client). Over it the token endpoint answers Genesys' `400 invalid_request` "rate limit
-   * exceeded; try again later". Default `false`: Genesys does not publish its limit. Settable at run
-   * time: {@link GenesysCloudEmulator.tokenRateLimit}.
+   * exceeded; try again later". Only requests with valid credentials count; bad ones still get
+   * `invalid_client`. Default `false`: Genesys does not publish its limit. Settable at run time:
+   * {@link GenesysCloudEmulator.tokenRateLimit}.
    */
   readonly tokenRateLimit?: TokenRateLimitOptions | false;
 }
@@ -163,6 +164,10 @@ const DEFAULT_API_RATE_LIMIT: Required<ApiRateLimitOptions> = { requestsPerToken
  * API rate limit (on by default), an optional token-endpoint limit and per-route 429s; and
  * scripted faults (status codes, `Retry-After`, delays, dropped or hanging connections).
  * Login and API share one origin. It listens on loopback only.
+ *
+ * To check that no request carried the wrong client's token, send the header
+ * `x-emulator-expect-client: <clientId>`: a request whose token belongs to another client is
+ * answered 403 `emulator.client.mismatch` and counted in {@link EmulatorStats.clientMismatches}.
  *
  * @example
  * const emulator = await GenesysCloudEmulator.start({ tokenLifetimeSeconds: 2, apiRateLimit: false });
