@@ -42,6 +42,8 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
   private readonly attached = new WeakSet<AxiosInstance>();
   private readonly apiOrigin: string;
   private readonly pendingWaits = new Set<{ timer: NodeJS.Timeout; wake: (waitedInFull: boolean) => void }>();
+  /** After shutdown no wait is started: instances it is attached to may outlive the application. */
+  private stopped = false;
 
   constructor(
     @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
@@ -62,7 +64,13 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
     instance.interceptors.request.use((config) => this.sign(config));
-    instance.interceptors.response.use(undefined, (error: unknown) => this.onError(instance, error));
+    instance.interceptors.response.use(
+      (response) => {
+        if ((response.config as SignableConfig).genesysAuth?.signedWith !== undefined) this.tokens.recordAccepted();
+        return response;
+      },
+      (error: unknown) => this.onError(instance, error),
+    );
   }
 
   /** Whether a URL goes to the configured API origin (same scheme, host and port; no user info). */
@@ -75,8 +83,9 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     }
   }
 
-  /** Ends pending 429 waits so that shutdown is not held up; their callers get the 429. */
+  /** Ends pending 429 waits so that shutdown is not held up, and starts no new one; their callers get the 429. */
   onApplicationShutdown(): void {
+    this.stopped = true;
     for (const wait of this.pendingWaits) {
       this.clock.clearTimeout(wait.timer);
       wait.wake(false);
@@ -128,7 +137,9 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
     const status = error.response?.status;
-    const renewToken = status === 401 && state.signedWith !== undefined && !state.retriedAfter401;
+    const answeredByApi = status !== undefined && state.signedWith !== undefined && this.isApiUrl(answeringUrl(error, config));
+    if (answeredByApi && status !== 401) this.tokens.recordAccepted();
+    const renewToken = answeredByApi && status === 401 && !state.retriedAfter401;
     const rateLimitDelayMs = status === 429 ? this.rateLimitRetryDelay(error, state) : undefined;
     if (!renewToken && rateLimitDelayMs === undefined) throw this.redacted(error, state);
     if (isStream(config.data)) {
@@ -137,7 +148,10 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
 
     if (renewToken) {
       state.retriedAfter401 = true;
-      this.tokens.invalidate(state.signedWith);
+      if (!this.tokens.invalidate(state.signedWith)) {
+        const intervalMs = this.config.unauthorizedRenewalIntervalMs;
+        throw this.redacted(error, state, `not retried: the API refused a token obtained less than ${intervalMs} ms ago`);
+      }
     } else {
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
       const waitedInFull = await this.wait(rateLimitDelayMs ?? 0);
@@ -154,8 +168,9 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
     return mayRetry ? retryAfterMs : undefined;
   }
 
-  /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down. */
+  /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down (at once if it has). */
   private wait(delayMs: number): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
     return new Promise((resolve) => {
       const wait = {
         timer: this.clock.setTimeout(() => {
@@ -186,6 +201,12 @@ function resolvedUrl(config: SignableConfig): string {
   const url = config.url ?? '';
   if (!config.baseURL || (ABSOLUTE_URL.test(url) && config.allowAbsoluteUrls !== false)) return url;
   return url ? `${stripTrailingSlashes(config.baseURL)}/${url.replace(/^\/+/, '')}` : config.baseURL;
+}
+
+/** The URL that gave the answer: after redirects, follow-redirects records it on the response; else where the request went. */
+function answeringUrl(error: AxiosError, config: SignableConfig): string {
+  const request = error.request as { res?: { responseUrl?: string } } | undefined;
+  return request?.res?.responseUrl ?? resolvedUrl(config);
 }
 
 function isStream(data: unknown): boolean {

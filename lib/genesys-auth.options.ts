@@ -17,6 +17,7 @@ export interface ResolvedGenesysAuthConfig {
   readonly fetchTokenOnStartup: boolean;
   readonly tokenRequestTimeoutMs: number;
   readonly apiRequestTimeoutMs: number;
+  readonly unauthorizedRenewalIntervalMs: number;
   readonly refresh: Required<NonNullable<GenesysAuthModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<GenesysAuthModuleOptions['retry']>>;
   readonly rateLimitRetry: Required<NonNullable<GenesysAuthModuleOptions['rateLimitRetry']>>;
@@ -28,10 +29,11 @@ function invalid(field: string, problem: string): never {
   throw new GenesysAuthError('invalid_options', `GenesysAuthModule: option "${field}" ${problem}`);
 }
 
-function requiredString(options: Record<string, unknown>, field: string): string {
+/** A required string, trimmed: credentials pasted or read from a file often carry a blank or newline. */
+function requiredTrimmedString(options: Record<string, unknown>, field: string): string {
   const value = options[field];
   if (typeof value !== 'string' || value.trim() === '') invalid(field, 'is required and must be a non-empty string');
-  return value;
+  return value.trim();
 }
 
 function numberInRange(value: unknown, field: string, fallback: number, min: number, max: number): number {
@@ -100,8 +102,8 @@ function scopesOption(value: unknown): readonly string[] {
  */
 export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): ResolvedGenesysAuthConfig {
   const raw = objectOption(options ?? undefined, 'options');
-  const clientId = requiredString(raw, 'clientId');
-  const clientSecret = requiredString(raw, 'clientSecret');
+  const clientId = requiredTrimmedString(raw, 'clientId');
+  const clientSecret = requiredTrimmedString(raw, 'clientSecret');
   const region = regionOption(raw.region);
   const clientAuthentication = raw.clientAuthentication ?? 'basic';
   if (clientAuthentication !== 'basic' && clientAuthentication !== 'body') invalid('clientAuthentication', 'must be "basic" or "body"');
@@ -121,6 +123,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
     fetchTokenOnStartup: booleanOption(raw.fetchTokenOnStartup, 'fetchTokenOnStartup', true),
     tokenRequestTimeoutMs: integerInRange(raw.tokenRequestTimeoutMs, 'tokenRequestTimeoutMs', 10_000, 1, 600_000),
     apiRequestTimeoutMs: integerInRange(raw.apiRequestTimeoutMs, 'apiRequestTimeoutMs', 30_000, 0, 3_600_000),
+    unauthorizedRenewalIntervalMs: integerInRange(raw.unauthorizedRenewalIntervalMs, 'unauthorizedRenewalIntervalMs', 5_000, 0, 3_600_000),
     refresh: Object.freeze({
       atLifetimeFraction: numberInRange(refresh.atLifetimeFraction, 'refresh.atLifetimeFraction', 0.8, 0.1, 0.95),
       jitterFraction: numberInRange(refresh.jitterFraction, 'refresh.jitterFraction', 0.05, 0, 0.5),

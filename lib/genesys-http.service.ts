@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpService } from '@nestjs/axios';
+import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
 import { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
@@ -16,12 +17,15 @@ import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.j
 export class GenesysHttpService extends HttpService implements OnApplicationShutdown {
   private readonly ownAxios: OwnAxios;
 
-  constructor(@Inject(GENESYS_AUTH_CONFIG) config: ResolvedGenesysAuthConfig, interceptor: GenesysAuthInterceptor) {
-    const ownAxios = createOwnAxios({
-      baseURL: config.apiBaseUrl,
-      timeout: config.apiRequestTimeoutMs,
-      headers: { Accept: 'application/json' },
-    });
+  constructor(
+    @Inject(GENESYS_AUTH_CONFIG) config: ResolvedGenesysAuthConfig,
+    interceptor: GenesysAuthInterceptor,
+    @Inject(GENESYS_AUTH_CLOCK) clock: Clock,
+  ) {
+    const ownAxios = createOwnAxios(
+      { baseURL: config.apiBaseUrl, timeout: config.apiRequestTimeoutMs, headers: { Accept: 'application/json' } },
+      clock,
+    );
     super(asHttpServiceAxios(ownAxios.instance));
     this.ownAxios = ownAxios;
     interceptor.attachTo(this);

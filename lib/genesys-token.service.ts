@@ -11,8 +11,8 @@ import { Subject, type Observable } from 'rxjs';
 import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
 import { GenesysAuthError } from './errors.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import type { GenesysToken, GenesysTokenEvent, GenesysTokenState } from './interfaces/genesys-token.interface.js';
-import { GenesysTokenClient } from './token-client.js';
+import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
+import { GenesysTokenClient, type GrantedToken } from './token-client.js';
 
 /** A held token with the moments that govern it. */
 interface HeldToken {
@@ -45,6 +45,9 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
   private nextRefreshAt?: number;
   private consecutiveFailures = 0;
   private lastError?: GenesysAuthError;
+  /** Fresh tokens the API refused with 401 in a row, and the last one refused (counted once). */
+  private consecutiveApiRejections = 0;
+  private lastRejectedToken?: string;
   private lastRefreshAt?: Date;
   /** After a failed refresh, callers without a usable token get the last error until then instead of a new request. */
   private failFastUntil = 0;
@@ -90,41 +93,69 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
   }
 
   /**
-   * Drops the held token, e.g. after the API answered 401. Pass the token that was refused so that a
-   * newer token, fetched meanwhile by another caller, is kept.
+   * Reports a token the API refused with 401, so that the next request fetches a new one. Returns
+   * whether a replay may succeed: `true` when a newer token is held or will be fetched; `false` when
+   * the API refused a token obtained less than `unauthorizedRenewalIntervalMs` ago. Then the token is
+   * kept, no new one is fetched (a storm of renewals would trip Genesys' token-endpoint limit), and the
+   * refusal is recorded: `getState()` says `rejected_by_api`, a `rejected_by_api` event is emitted, and
+   * the health indicator reports `down` after as many refused tokens in a row as failed refreshes.
+   *
+   * Without an argument the held token is dropped unconditionally.
    */
-  invalidate(refusedAccessToken?: string): void {
-    if (!this.held) return;
-    if (refusedAccessToken === undefined || refusedAccessToken === this.held.token.accessToken) this.held = undefined;
+  invalidate(refusedAccessToken?: string): boolean {
+    const held = this.held;
+    if (refusedAccessToken === undefined) {
+      this.held = undefined;
+      return true;
+    }
+    if (!held || held.token.accessToken !== refusedAccessToken) return true; // a newer token is held or on its way
+    if (this.clock.now() - held.token.obtainedAt.getTime() < this.config.unauthorizedRenewalIntervalMs) {
+      this.onRejectedByApi(refusedAccessToken);
+      return false;
+    }
+    this.held = undefined;
+    return true;
+  }
+
+  /** Reports that the API accepted a token (any answer but 401): ends a run of refusals. */
+  recordAccepted(): void {
+    if (this.consecutiveApiRejections === 0) return;
+    this.consecutiveApiRejections = 0;
+    this.lastRejectedToken = undefined;
+    this.logger.log('Genesys API accepts the token again');
   }
 
   /** A secret-free snapshot for observers such as health checks. */
   getState(): GenesysTokenState {
     const hasValidToken = this.usableToken() !== undefined;
     return {
-      status: this.stopped
-        ? 'stopped'
-        : this.inFlight
-          ? 'refreshing'
-          : this.consecutiveFailures > 0
-            ? 'failing'
-            : hasValidToken
-              ? 'valid'
-              : 'no_token',
+      status: this.status(hasValidToken),
       hasValidToken,
       expiresAt: this.held?.token.expiresAt,
       lastRefreshAt: this.lastRefreshAt,
       nextRefreshAt: this.nextRefreshAt === undefined ? undefined : new Date(this.nextRefreshAt),
       consecutiveFailures: this.consecutiveFailures,
+      consecutiveApiRejections: this.consecutiveApiRejections,
       lastError: this.lastError,
     };
   }
 
-  /** Fetches the first token while the application starts, when `fetchTokenOnStartup` is on. */
+  private status(hasValidToken: boolean): GenesysTokenStatus {
+    if (this.stopped) return 'stopped';
+    if (this.inFlight) return 'refreshing';
+    if (this.consecutiveFailures > 0) return 'failing';
+    if (this.consecutiveApiRejections > 0) return 'rejected_by_api';
+    return hasValidToken ? 'valid' : 'no_token';
+  }
+
+  /**
+   * Fetches the first token while the application starts, when `fetchTokenOnStartup` is on. One
+   * attempt only, bounded by `tokenRequestTimeoutMs`: start-up is never held for the backoff schedule.
+   * A failure is logged at once and, when retryable, retried in the background after `listen()`.
+   */
   async onApplicationBootstrap(): Promise<void> {
-    if (!this.config.fetchTokenOnStartup) return;
-    // A failure is already logged (and retried in the background when retryable); it must not stop the application.
-    await this.getToken().catch(() => undefined);
+    if (!this.config.fetchTokenOnStartup || this.usableToken() || this.inFlight) return;
+    await this.startRefresh(1).catch(() => undefined); // recorded and logged by onRefreshFailed
   }
 
   /** Stops timers, cancels the in-flight request and releases sockets. Waiting callers get a `shutdown` error. */
@@ -152,52 +183,73 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
     return !this.stopped && this.held && this.clock.now() < this.held.usableUntil ? this.held.token : undefined;
   }
 
-  private startRefresh(): Promise<HeldToken> {
+  private startRefresh(maxAttempts = this.config.retry.maxAttempts): Promise<HeldToken> {
     const abort = new AbortController();
-    const promise = (async () => {
-      try {
-        const held = await this.fetchWithRetry(abort.signal);
+    const settle = () => {
+      if (this.inFlight?.abort === abort) this.inFlight = undefined;
+    };
+    // Outcomes are recorded after the request is no longer in flight, so an event handler that calls refresh() starts a new one.
+    const promise = this.fetchWithRetry(abort.signal, maxAttempts).then(
+      (held) => {
+        settle();
         this.onRefreshed(held);
         return held;
-      } catch (error) {
+      },
+      (error: unknown) => {
+        settle();
         // Only GenesysAuthErrors are expected here; anything else is reported without its (unvetted) message.
         const failure = error instanceof GenesysAuthError ? error : new GenesysAuthError('unavailable', 'Genesys token request failed unexpectedly');
         this.onRefreshFailed(failure);
         throw failure;
-      } finally {
-        if (this.inFlight?.abort === abort) this.inFlight = undefined;
-      }
-    })();
+      },
+    );
     this.inFlight = { promise, abort };
     return promise;
   }
 
-  private async fetchWithRetry(signal: AbortSignal): Promise<HeldToken> {
+  private async fetchWithRetry(signal: AbortSignal, maxAttempts: number): Promise<HeldToken> {
     for (let attempt = 1; ; attempt++) {
       try {
+        const requestedAt = this.clock.now();
         const granted = await this.client.requestToken(signal);
         if (this.stopped) throw shutdownError();
-        const obtainedAt = this.clock.now();
-        const { lifetimeMs } = granted;
-        const expiresAt = obtainedAt + lifetimeMs;
-        const refreshDelay = lifetimeMs * (this.config.refresh.atLifetimeFraction - Math.random() * this.config.refresh.jitterFraction);
-        return {
-          token: {
-            accessToken: granted.accessToken,
-            tokenType: granted.tokenType,
-            obtainedAt: new Date(obtainedAt),
-            expiresAt: new Date(expiresAt),
-            ...(granted.scope === undefined ? {} : { scope: granted.scope }),
-          },
-          usableUntil: expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10),
-          refreshAt: obtainedAt + Math.max(MIN_REFRESH_DELAY_MS, refreshDelay),
-        };
+        return this.dated(granted, requestedAt);
       } catch (error) {
         const failure = error as GenesysAuthError;
-        if (!failure.retryable || attempt >= this.config.retry.maxAttempts || this.stopped) throw failure;
+        if (!failure.retryable || attempt >= maxAttempts || this.stopped) throw failure;
         await this.sleep(this.backoffDelay(attempt, failure.retryAfterMs));
       }
     }
+  }
+
+  /**
+   * Dates a granted token. Its lifetime counts from when it was requested, not from when the answer
+   * was read, so a stalled event loop cannot make an expired token look valid; a token already past
+   * its usable life on arrival is refused (as a timeout, retried with backoff).
+   */
+  private dated(granted: GrantedToken, requestedAt: number): HeldToken {
+    const { lifetimeMs } = granted;
+    const now = this.clock.now();
+    const expiresAt = requestedAt + lifetimeMs;
+    const usableUntil = expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10);
+    if (now >= usableUntil) {
+      throw new GenesysAuthError(
+        'timeout',
+        `Genesys token arrived ${now - requestedAt} ms after it was requested, past its usable lifetime of ${Math.round(usableUntil - requestedAt)} ms (a stalled event loop or a very slow answer)`,
+      );
+    }
+    const refreshDelay = lifetimeMs * (this.config.refresh.atLifetimeFraction - Math.random() * this.config.refresh.jitterFraction);
+    return {
+      token: {
+        accessToken: granted.accessToken,
+        tokenType: granted.tokenType,
+        obtainedAt: new Date(now),
+        expiresAt: new Date(expiresAt),
+        ...(granted.scope === undefined ? {} : { scope: granted.scope }),
+      },
+      usableUntil,
+      refreshAt: Math.max(now + MIN_REFRESH_DELAY_MS, requestedAt + refreshDelay),
+    };
   }
 
   /** Exponential backoff with equal jitter; a server's `Retry-After` wins, both capped at `retry.maxDelayMs`. */
@@ -211,10 +263,16 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
   private sleep(delayMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const sleep = {
-        timer: this.clock.setTimeout(() => {
-          this.pendingSleeps.delete(sleep);
-          resolve();
-        }, delayMs),
+        // Kept alive on purpose: callers may be waiting for this token (e.g. before listen()), and an
+        // unref'd timer would let Node exit silently under them. Bounded by retry.maxDelayMs; cleared on shutdown.
+        timer: this.clock.setTimeout(
+          () => {
+            this.pendingSleeps.delete(sleep);
+            resolve();
+          },
+          delayMs,
+          { keepAlive: true },
+        ),
         wake: reject,
       };
       this.pendingSleeps.add(sleep);
@@ -230,6 +288,18 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
     this.scheduleRefresh(held.refreshAt);
     this.logger.debug(`Genesys token obtained; expires at ${held.token.expiresAt.toISOString()}, refresh at ${new Date(held.refreshAt).toISOString()}`);
     this.eventsSubject.next({ type: 'refreshed', at: held.token.obtainedAt, expiresAt: held.token.expiresAt });
+  }
+
+  private onRejectedByApi(refusedAccessToken: string): void {
+    if (this.lastRejectedToken === refusedAccessToken) return; // many callers, one refused token: counted once
+    this.lastRejectedToken = refusedAccessToken;
+    this.consecutiveApiRejections++;
+    const now = this.clock.now();
+    this.logger.warn(
+      `Genesys API refused a token obtained less than ${this.config.unauthorizedRenewalIntervalMs} ms ago (401); ` +
+        `callers get the 401 and no new token is fetched before that interval has passed (refused token ${this.consecutiveApiRejections} in a row)`,
+    );
+    this.eventsSubject.next({ type: 'rejected_by_api', at: new Date(now), consecutiveApiRejections: this.consecutiveApiRejections });
   }
 
   private onRefreshFailed(error: GenesysAuthError): void {

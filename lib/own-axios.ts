@@ -1,7 +1,8 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { HttpService } from '@nestjs/axios';
-import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
+import axios, { AxiosError, isAxiosError, type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
+import type { Clock } from './clock.js';
 
 /** An axios instance of the library's own (never axios' global default) and the sockets it keeps. */
 export interface OwnAxios {
@@ -10,17 +11,82 @@ export interface OwnAxios {
   destroy(): void;
 }
 
-/** Creates an axios instance with its own keep-alive agents, so its sockets can be released on shutdown. */
-export function createOwnAxios(defaults: CreateAxiosDefaults): OwnAxios {
+/**
+ * Creates an axios instance with its own keep-alive agents, so its sockets can be released on shutdown.
+ * Its `timeout` is a wall-clock deadline for the whole exchange (see {@link enforceDeadline}).
+ */
+export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): OwnAxios {
   const httpAgent = new http.Agent({ keepAlive: true });
   const httpsAgent = new https.Agent({ keepAlive: true });
+  const instance = axios.create({ ...defaults, httpAgent, httpsAgent });
+  enforceDeadline(instance, clock);
   return {
-    instance: axios.create({ ...defaults, httpAgent, httpsAgent }),
+    instance,
     destroy: () => {
       httpAgent.destroy();
       httpsAgent.destroy();
     },
   };
+}
+
+/** Per-request deadline bookkeeping, under a symbol because axios copies config objects it does not know. */
+const DEADLINE = Symbol('genesysDeadline');
+
+interface Deadline {
+  /** The signal the caller passed, kept so that a replayed request combines it afresh. */
+  readonly callerSignal?: AbortSignal;
+  timer?: NodeJS.Timeout;
+  expired?: AbortController;
+}
+
+type DeadlineConfig = InternalAxiosRequestConfig & { [DEADLINE]?: Deadline };
+
+/**
+ * axios' `timeout` stops counting once the response headers arrive, so a server trickling its body
+ * could hold a caller for ever. This turns `timeout` into a deadline for headers and body together:
+ * an abort signal with a timer, combined with the caller's own signal. It must run last of the request
+ * interceptors (axios runs them in reverse order of registration: register it first) so the time
+ * spent waiting for a token is not counted.
+ */
+export function enforceDeadline(instance: AxiosInstance, clock: Clock): void {
+  instance.interceptors.request.use((config: DeadlineConfig) => {
+    const previous = config[DEADLINE];
+    if (previous?.timer) clock.clearTimeout(previous.timer); // a replay starts its own deadline
+    const timeoutMs = config.timeout;
+    const callerSignal = previous ? previous.callerSignal : (config.signal as AbortSignal | undefined);
+    if (!timeoutMs) {
+      config[DEADLINE] = { callerSignal };
+      return config;
+    }
+    const expired = new AbortController();
+    const timer = clock.setTimeout(() => expired.abort(), timeoutMs);
+    config[DEADLINE] = { callerSignal, timer, expired };
+    config.signal = callerSignal ? AbortSignal.any([callerSignal, expired.signal]) : expired.signal;
+    return config;
+  });
+  instance.interceptors.response.use(
+    (response) => {
+      settleDeadline(response.config, clock);
+      return response;
+    },
+    (error: unknown) => {
+      if (!isAxiosError(error) || !error.config) throw error;
+      const deadline = settleDeadline(error.config, clock);
+      if (!deadline?.expired?.signal.aborted || deadline.callerSignal?.aborted) throw error;
+      throw new AxiosError(
+        `timeout of ${error.config.timeout}ms exceeded (a deadline for the whole exchange, headers and body)`,
+        AxiosError.ECONNABORTED,
+        error.config,
+        error.request,
+      );
+    },
+  );
+}
+
+function settleDeadline(config: DeadlineConfig, clock: Clock): Deadline | undefined {
+  const deadline = config[DEADLINE];
+  if (deadline?.timer) clock.clearTimeout(deadline.timer);
+  return deadline;
 }
 
 /*

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isAxiosError, type AxiosResponse } from 'axios';
+import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
 import { GenesysAuthError, redactText } from './errors.js';
 import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { createOwnAxios, type OwnAxios } from './own-axios.js';
@@ -22,6 +23,15 @@ export const MIN_TOKEN_LIFETIME_SECONDS = 1;
 /** A token goes into an HTTP header: printable ASCII without blanks only. */
 const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
 
+/** Largest token answer read, after decompression: a token answer is a few hundred bytes; this bounds memory against a broken or hostile endpoint. */
+export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+
+/** Longest access token accepted: a longer one would make every API call fail with 431 (headers too large). */
+export const MAX_ACCESS_TOKEN_LENGTH = 4096;
+
+/** `expires_in` as a string: plain decimal seconds only (no hex, exponents or blanks). */
+const DECIMAL_SECONDS = /^\d+(\.\d+)?$/;
+
 /** Performs one `POST /oauth/token` exchange and turns every outcome into a token or a {@link GenesysAuthError}. */
 @Injectable()
 export class GenesysTokenClient {
@@ -31,17 +41,24 @@ export class GenesysTokenClient {
   private readonly form: string;
   private readonly headers: Record<string, string>;
 
-  constructor(@Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig) {
+  constructor(
+    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
+    @Inject(GENESYS_AUTH_CLOCK) clock: Clock,
+  ) {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
     this.form = this.formBody();
     this.headers = this.requestHeaders();
-    this.http = createOwnAxios({
-      timeout: config.tokenRequestTimeoutMs,
-      maxRedirects: 0,
-      responseType: 'text',
-      transformResponse: [(body: unknown) => body],
-      validateStatus: () => true,
-    });
+    this.http = createOwnAxios(
+      {
+        timeout: config.tokenRequestTimeoutMs,
+        maxRedirects: 0,
+        maxContentLength: MAX_TOKEN_RESPONSE_BYTES,
+        responseType: 'text',
+        transformResponse: [(body: unknown) => body],
+        validateStatus: () => true,
+      },
+      clock,
+    );
   }
 
   /** Asks the token endpoint for a new token. Never throws anything but a {@link GenesysAuthError}. */
@@ -91,7 +108,10 @@ export class GenesysTokenClient {
     const code = isAxiosError(error) ? error.code : undefined;
     if (code === 'ERR_CANCELED') return new GenesysAuthError('shutdown', 'Genesys token request cancelled: the application is shutting down');
     if (code === 'ECONNABORTED' || code === 'ETIMEDOUT') {
-      return this.fail('timeout', `no answer within ${this.config.tokenRequestTimeoutMs} ms`);
+      return this.fail('timeout', `no complete answer within ${this.config.tokenRequestTimeoutMs} ms`);
+    }
+    if (code === 'ERR_BAD_RESPONSE' && /maxContentLength/.test((error as Error).message)) {
+      return this.fail('bad_response', `the answer is larger than ${MAX_TOKEN_RESPONSE_BYTES / 1024} KiB (after decompression); it was not read further`);
     }
     return this.fail('unavailable', `${code ?? 'network error'}`);
   }
@@ -103,10 +123,13 @@ export class GenesysTokenClient {
     if (typeof accessToken !== 'string' || !TOKEN_SHAPE.test(accessToken)) {
       return this.badResponse(response.status, 'access_token is missing, empty or not a single printable string');
     }
+    if (accessToken.length > MAX_ACCESS_TOKEN_LENGTH) {
+      return this.badResponse(response.status, `access_token is longer than ${MAX_ACCESS_TOKEN_LENGTH} characters`);
+    }
     if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
       return this.badResponse(response.status, 'token_type is not "bearer"');
     }
-    const lifetimeSeconds = typeof expiresIn === 'string' && expiresIn.trim() !== '' ? Number(expiresIn) : expiresIn;
+    const lifetimeSeconds = typeof expiresIn === 'string' && DECIMAL_SECONDS.test(expiresIn) ? Number(expiresIn) : expiresIn;
     if (typeof lifetimeSeconds !== 'number' || !Number.isFinite(lifetimeSeconds) || lifetimeSeconds < MIN_TOKEN_LIFETIME_SECONDS) {
       return this.badResponse(response.status, `expires_in is not a number of seconds of at least ${MIN_TOKEN_LIFETIME_SECONDS}`);
     }

@@ -20,15 +20,16 @@ describe('GenesysAuthHealthIndicator', () => {
     return running.app.get(GenesysAuthHealthIndicator);
   }
 
-  it('is up with expiry, last refresh and region while a valid token is held', async () => {
+  it('is up with expiry, last refresh and the login host actually used while a valid token is held', async () => {
     const indicator = await indicatorWith({ fetchTokenOnStartup: true });
 
     const result = await indicator.isHealthy();
 
+    expect(result.genesys).not.toHaveProperty('region'); // the emulator is not mypurecloud.com
     expect(result.genesys).toMatchObject({
       status: 'up',
       tokenStatus: 'valid',
-      region: 'mypurecloud.com',
+      loginHost: new URL(running!.emulator.url).host,
       consecutiveFailures: 0,
       lastRefreshAt: expect.any(String),
     });

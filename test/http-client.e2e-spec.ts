@@ -27,7 +27,8 @@ describe('GenesysHttpService against the emulator', () => {
   let genesys: GenesysHttpService;
 
   beforeEach(async () => {
-    running = await startEmulatedApp({ rateLimitRetry: { maxRetries: 2, maxDelayMs: 1_000 } });
+    // Tokens here are milliseconds old: renewal bounding (unauthorizedRenewalIntervalMs) has tests of its own.
+    running = await startEmulatedApp({ rateLimitRetry: { maxRetries: 2, maxDelayMs: 1_000 }, unauthorizedRenewalIntervalMs: 0 });
     foreign = await startRecordingServer();
     genesys = running.app.get(GenesysHttpService);
   });

@@ -4,7 +4,11 @@ import { GenesysAuthInterceptor, type GenesysTokenService } from 'nestjs-genesys
 import { systemClock } from '../lib/clock.js';
 import { resolveGenesysAuthOptions } from '../lib/genesys-auth.options.js';
 
-const heldToken = { peekAccessToken: () => 'held-token', getAccessToken: async () => 'held-token' } as unknown as GenesysTokenService;
+const heldToken = {
+  peekAccessToken: () => 'held-token',
+  getAccessToken: async () => 'held-token',
+  recordAccepted: () => undefined,
+} as unknown as GenesysTokenService;
 
 const interceptorFor = (apiBaseUrl?: string) =>
   new GenesysAuthInterceptor(

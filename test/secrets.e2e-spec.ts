@@ -41,6 +41,7 @@ describe('no secret and no token leaves the library, on any failure path', () =>
         tokenRequestTimeoutMs: 1_000,
         retry: { maxAttempts: 1, initialDelayMs: 600_000, maxDelayMs: 600_000 },
         rateLimitRetry: { maxRetries: 1, maxDelayMs: 50 },
+        unauthorizedRenewalIntervalMs: 0, // each path starts with a fresh token that the API must be allowed to refuse and renew
       } as never,
       { clientId: CLIENT_ID, clientSecret: SECRET },
       [HealthModule],

@@ -141,13 +141,25 @@ describe('GenesysTokenService against the emulator', () => {
     await expect(tokens.getToken()).rejects.toMatchObject({ name: 'GenesysAuthError', code: 'bad_response' });
   });
 
-  it('accepts expires_in as a numeric string and clamps huge lifetimes to 48 hours', async () => {
+  it('accepts expires_in as a decimal string and clamps huge lifetimes to 48 hours from the request', async () => {
     const tokens = await tokenServiceWith();
-    running!.emulator.inject('token', { status: 200, body: { access_token: 'abc', token_type: 'bearer', expires_in: '1e12' } }, 1);
+    running!.emulator.inject('token', { status: 200, body: { access_token: 'abc', token_type: 'bearer', expires_in: '1000000000000' } }, 1);
+    const requestedAt = Date.now();
     const token = await tokens.getToken();
 
-    expect(token.expiresAt.getTime() - token.obtainedAt.getTime()).toBe(172_800_000);
+    expect(token.expiresAt.getTime() - requestedAt).toBeGreaterThanOrEqual(172_800_000);
+    expect(token.expiresAt.getTime() - requestedAt).toBeLessThanOrEqual(172_800_000 + (token.obtainedAt.getTime() - requestedAt));
   });
+
+  it.each([['hexadecimal', '0x10'], ['an exponent', '1e3'], ['blanks around it', ' 3600 ']])(
+    'refuses expires_in written as %s as a bad response',
+    async (_, expiresIn) => {
+      const tokens = await tokenServiceWith({ retry: { maxAttempts: 1 } });
+      running!.emulator.inject('token', { status: 200, body: { access_token: 'abc', token_type: 'bearer', expires_in: expiresIn } }, 1);
+
+      await expect(tokens.getToken()).rejects.toMatchObject({ code: 'bad_response', message: expect.stringContaining('expires_in') });
+    },
+  );
 
   it.each([
     ['a 404', { status: 404, body: 'Not Found' }],

@@ -173,6 +173,7 @@ describe('GenesysTokenService (fake timers)', () => {
     let tokens: GenesysTokenService;
     ({ app, tokens } = await start(client));
     const stale = await tokens.getAccessToken();
+    await jest.advanceTimersByTimeAsync(5_000); // older than unauthorizedRenewalIntervalMs: may be renewed
     tokens.invalidate(stale);
     const fresh = await tokens.getAccessToken();
 

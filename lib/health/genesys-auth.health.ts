@@ -7,9 +7,10 @@ import { GenesysTokenService } from '../genesys-token.service.js';
 /** Options of {@link GenesysAuthHealthIndicator.isHealthy}. */
 export interface GenesysAuthHealthOptions {
   /**
-   * Report `down` once this many refreshes in a row have failed, even while the held token is still
-   * valid, so operators hear of a login outage before the token runs out. Default `3`;
-   * `Infinity` keeps `up` for as long as the token is valid.
+   * Report `down` once this many refreshes in a row have failed, or the API has refused this many
+   * fresh tokens in a row, even while the held token is still valid, so operators hear of a login
+   * outage or a revoked client before callers do. Default `3`; `Infinity` keeps `up` for as long as
+   * the token is valid.
    */
   readonly downAfterConsecutiveFailures?: number;
   /**
@@ -29,16 +30,22 @@ export interface GenesysAuthHealthOptions {
  */
 @Injectable()
 export class GenesysAuthHealthIndicator {
+  /** The host tokens are requested from, as configured (not guessed from the region). */
+  private readonly loginHost: string;
+
   constructor(
     private readonly tokens: GenesysTokenService,
     private readonly healthIndicatorService: HealthIndicatorService,
     @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
     @Inject(GENESYS_AUTH_CLOCK) private readonly clock: Clock,
-  ) {}
+  ) {
+    this.loginHost = new URL(config.loginBaseUrl).host;
+  }
 
   /**
-   * `up` while a valid token is held (data: `expiresInSeconds`, `expiresAt`, `lastRefreshAt`, `region`);
-   * `down` when none is, or when refreshes kept failing (data adds `consecutiveFailures`, `lastError`).
+   * `up` while a valid token is held (data: `loginHost`, `region`, `expiresInSeconds`, `expiresAt`, `lastRefreshAt`);
+   * `down` when none is, when refreshes kept failing or when the API kept refusing fresh tokens
+   * (data adds `consecutiveFailures`, `consecutiveApiRejections`, `lastError`).
    */
   async isHealthy(key = 'genesys', options: GenesysAuthHealthOptions = {}): Promise<HealthIndicatorResult> {
     const indicator = this.healthIndicatorService.check(key);
@@ -47,7 +54,9 @@ export class GenesysAuthHealthIndicator {
     }
     const state = this.tokens.getState();
     const data = {
-      region: this.config.region,
+      loginHost: this.loginHost,
+      // The region only says where tokens come from when loginBaseUrl does not point elsewhere (a proxy, the emulator).
+      ...(this.loginHost === `login.${this.config.region}` ? { region: this.config.region } : {}),
       tokenStatus: state.status,
       ...(state.expiresAt && state.hasValidToken
         ? {
@@ -58,11 +67,13 @@ export class GenesysAuthHealthIndicator {
       ...(state.lastRefreshAt ? { lastRefreshAt: state.lastRefreshAt.toISOString() } : {}),
       ...(state.nextRefreshAt ? { nextRefreshAt: state.nextRefreshAt.toISOString() } : {}),
       consecutiveFailures: state.consecutiveFailures,
+      ...(state.consecutiveApiRejections > 0 ? { consecutiveApiRejections: state.consecutiveApiRejections } : {}),
       ...(state.lastError
         ? { lastError: { code: state.lastError.code, status: state.lastError.status, message: state.lastError.message } }
         : {}),
     };
     const threshold = options.downAfterConsecutiveFailures ?? 3;
-    return state.hasValidToken && state.consecutiveFailures < threshold ? indicator.up(data) : indicator.down(data);
+    const healthy = state.hasValidToken && state.consecutiveFailures < threshold && state.consecutiveApiRejections < threshold;
+    return healthy ? indicator.up(data) : indicator.down(data);
   }
 }

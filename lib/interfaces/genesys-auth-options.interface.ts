@@ -37,9 +37,9 @@ export interface GenesysRateLimitRetryOptions {
 
 /** Options of {@link GenesysAuthModule}. Only `clientId` and `clientSecret` are required. */
 export interface GenesysAuthModuleOptions {
-  /** OAuth client id of a Genesys Cloud client with the Client Credentials grant. */
+  /** OAuth client id of a Genesys Cloud client with the Client Credentials grant. Surrounding blanks are trimmed. */
   readonly clientId: string;
-  /** OAuth client secret. Never logged, never put in errors or health output. */
+  /** OAuth client secret. Surrounding blanks are trimmed (a secret file's trailing newline). Never logged, never put in errors or health output. */
   readonly clientSecret: string;
   /**
    * Genesys Cloud region: a domain (`mypurecloud.ie`), an AWS-style name (`eu-west-1`) or a short
@@ -63,10 +63,19 @@ export interface GenesysAuthModuleOptions {
    * retried in the background; it never stops the application. Default `true`.
    */
   readonly fetchTokenOnStartup?: boolean;
-  /** Timeout of one token request in milliseconds. Default `10000`. */
+  /** Deadline of one token request in milliseconds, for the whole exchange (headers and body). Default `10000`. */
   readonly tokenRequestTimeoutMs?: number;
-  /** Timeout of Platform API calls made through `GenesysHttpService`, in milliseconds. Default `30000`. */
+  /**
+   * Deadline of Platform API calls made through `GenesysHttpService`, in milliseconds, for the whole
+   * exchange (headers and body); a per-request `timeout` overrides it. `0` turns it off. Default `30000`.
+   */
   readonly apiRequestTimeoutMs?: number;
+  /**
+   * A 401 from the API renews the token at most once per this many milliseconds. A 401 on a token
+   * obtained more recently than that goes back to the caller instead of fetching again, and is
+   * recorded as the API refusing fresh tokens (state `rejected_by_api`). Default `5000`.
+   */
+  readonly unauthorizedRenewalIntervalMs?: number;
   /** When to refresh ahead of expiry. */
   readonly refresh?: GenesysTokenRefreshOptions;
   /** How failed token requests are retried. */

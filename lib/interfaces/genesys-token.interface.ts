@@ -17,9 +17,10 @@ export interface GenesysToken {
 /**
  * Where the token service stands:
  * `no_token` (none yet, or the last one expired), `valid`, `refreshing` (a token request is in flight),
- * `failing` (the last refresh failed; see `lastError`), `stopped` (the application shut down).
+ * `failing` (the last refresh failed; see `lastError`), `rejected_by_api` (the API answered 401 to a
+ * freshly obtained token; see `consecutiveApiRejections`), `stopped` (the application shut down).
  */
-export type GenesysTokenStatus = 'no_token' | 'valid' | 'refreshing' | 'failing' | 'stopped';
+export type GenesysTokenStatus = 'no_token' | 'valid' | 'refreshing' | 'failing' | 'rejected_by_api' | 'stopped';
 
 /** A snapshot of the token service for observers such as health checks. Holds no secret. */
 export interface GenesysTokenState {
@@ -34,11 +35,13 @@ export interface GenesysTokenState {
   readonly nextRefreshAt?: Date;
   /** Refreshes failed in a row since the last success. */
   readonly consecutiveFailures: number;
+  /** Fresh tokens the API refused with 401 in a row, since it last accepted one. */
+  readonly consecutiveApiRejections: number;
   /** The last failure since the last success. */
   readonly lastError?: GenesysAuthError;
 }
 
-/** Emitted by `GenesysTokenService.events$` after every refresh attempt sequence. */
+/** Emitted by `GenesysTokenService.events$` after every refresh attempt sequence, and when the API refuses a fresh token. */
 export type GenesysTokenEvent =
   | { readonly type: 'refreshed'; readonly at: Date; readonly expiresAt: Date }
   | {
@@ -48,4 +51,10 @@ export type GenesysTokenEvent =
       readonly consecutiveFailures: number;
       /** When the service will try again on its own; absent when it won't (e.g. bad credentials). */
       readonly nextAttemptAt?: Date;
+    }
+  | {
+      /** The API answered 401 to a token obtained less than `unauthorizedRenewalIntervalMs` ago; no new token was fetched. */
+      readonly type: 'rejected_by_api';
+      readonly at: Date;
+      readonly consecutiveApiRejections: number;
     };

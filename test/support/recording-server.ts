@@ -1,32 +1,21 @@
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingHttpHeaders } from 'node:http';
+import { startLoopbackServer, type LoopbackServer } from './loopback-server.js';
 
 /** A loopback server that is not Genesys: answers 200 and keeps the headers of every request. */
-export interface RecordingServer {
-  readonly url: string;
+export interface RecordingServer extends LoopbackServer {
   readonly received: IncomingHttpHeaders[];
-  close(): Promise<void>;
 }
 
-/** Starts one on `host` (a loopback address) and `port` (default: any free one). */
-export async function startRecordingServer(host = '127.0.0.1', port = 0): Promise<RecordingServer> {
+/** Starts one on `host` (a loopback address) and `port` (default: any free one), answering `status`. */
+export async function startRecordingServer(host = '127.0.0.1', port = 0, status = 200): Promise<RecordingServer> {
   const received: IncomingHttpHeaders[] = [];
-  const server = createServer((request, response) => {
-    received.push(request.headers);
-    response.writeHead(200, { 'Content-Type': 'application/json' }).end('{"foreign":true}');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
-    received,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const server = await startLoopbackServer(
+    (request, response) => {
+      received.push(request.headers);
+      response.writeHead(status, { 'Content-Type': 'application/json' }).end('{"foreign":true}');
+    },
+    host,
+    port,
+  );
+  return { ...server, received };
 }

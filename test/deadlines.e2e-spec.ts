@@ -1,0 +1,189 @@
+import { createGzip } from 'node:zlib';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import axios, { isAxiosError } from 'axios';
+import { GenesysAuthInterceptor, GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { startLoopbackServer, type LoopbackServer } from './support/loopback-server.js';
+
+/** Sends status and headers at once, then one byte every `everyMs`, for ever: axios' `timeout` alone never fires. */
+const trickle = (everyMs: number) =>
+  startLoopbackServer((_request, response) => {
+    response.writeHead(200, { 'Content-Type': 'application/json' });
+    const drip = setInterval(() => response.write(' '), everyMs);
+    response.on('close', () => clearInterval(drip));
+  });
+
+/** Gzip of `megabytes` MiB of zeros, built a chunk at a time so that building it costs no memory. */
+async function gzipOfZeros(megabytes: number): Promise<Buffer> {
+  const gzip = createGzip({ level: 9 });
+  const chunks: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const zeros = Buffer.alloc(1024 * 1024);
+  for (let written = 0; written < megabytes; written++) {
+    if (!gzip.write(zeros)) await new Promise((resolve) => gzip.once('drain', resolve));
+  }
+  await new Promise((resolve) => gzip.end(resolve));
+  return Buffer.concat(chunks);
+}
+
+/** Highest RSS seen while `work` runs, less the RSS before it, in MiB. */
+async function peakRssGrowthMiB(work: () => Promise<unknown>): Promise<number> {
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  return (Math.max(peak, process.memoryUsage().rss) - before) / 2 ** 20;
+}
+
+describe('deadlines and size limits', () => {
+  let running: EmulatedApp | undefined;
+  let server: LoopbackServer | undefined;
+  afterEach(async () => {
+    await running?.close();
+    await server?.close();
+    running = server = undefined;
+  });
+
+  const start = (options: Partial<GenesysAuthModuleOptions>) => startEmulatedApp({ retry: { maxAttempts: 1 }, ...options });
+
+  describe('tokenRequestTimeoutMs', () => {
+    it('bounds the whole exchange when the token endpoint trickles its body', async () => {
+      server = await trickle(100);
+      running = await start({ loginBaseUrl: server.url, tokenRequestTimeoutMs: 500 });
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysTokenService).getToken().catch((e: unknown) => e);
+
+      expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'timeout', message: expect.stringContaining('no complete answer within 500 ms') });
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+  });
+
+  describe('apiRequestTimeoutMs', () => {
+    it('bounds the whole exchange when the API trickles its body', async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 500 });
+      const genesys = running.app.get(GenesysHttpService);
+      await running.app.get(GenesysTokenService).getToken(); // token time is not API time
+      const started = Date.now();
+
+      const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && error.code).toBe('ECONNABORTED');
+      expect(isAxiosError(error) && error.message).toContain('timeout of 500ms exceeded');
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+
+    it("keeps the caller's own abort signal working beside the deadline", async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
+      await running.app.get(GenesysTokenService).getToken();
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 200);
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/', { signal: controller.signal }).catch((e: unknown) => e);
+
+      expect(axios.isCancel(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+
+    it('lets a per-request timeout override the deadline', async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
+      await running.app.get(GenesysTokenService).getToken();
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/', { timeout: 300 }).catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+  });
+
+  describe("the token endpoint's answer", () => {
+    let bomb: Buffer;
+    beforeAll(async () => {
+      bomb = await gzipOfZeros(400);
+    }, 30_000);
+
+    const tokenAnswer = (headers: Record<string, string>, body: string | Buffer) => startLoopbackServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'application/json', ...headers }).end(body);
+    });
+
+    it('is refused as bad_response beyond 64 KiB, unread and not cached', async () => {
+      server = await tokenAnswer({}, JSON.stringify({ access_token: 'x'.repeat(50 * 2 ** 20), token_type: 'bearer', expires_in: 3600 }));
+      running = await start({ loginBaseUrl: server.url });
+      const tokens = running.app.get(GenesysTokenService);
+
+      const error = await tokens.getToken().catch((e: unknown) => e);
+
+      expect(error).toMatchObject({ code: 'bad_response', message: expect.stringContaining('larger than 64 KiB') });
+      expect(tokens.getState().hasValidToken).toBe(false);
+    });
+
+    it('is refused as bad_response when a 400 KB gzip answer inflates to 400 MB, with memory growing under 100 MB', async () => {
+      server = await tokenAnswer({ 'Content-Encoding': 'gzip' }, bomb);
+      running = await start({ loginBaseUrl: server.url });
+      let error: unknown;
+
+      const growth = await peakRssGrowthMiB(async () => (error = await running!.app.get(GenesysTokenService).getToken().catch((e: unknown) => e)));
+
+      expect(bomb.length).toBeLessThan(500_000);
+      expect(error).toMatchObject({ code: 'bad_response', message: expect.stringContaining('after decompression') });
+      expect(growth).toBeLessThan(100);
+    });
+
+    it('is refused as bad_response when the access token is longer than 4 KiB', async () => {
+      server = await tokenAnswer({}, JSON.stringify({ access_token: 'x'.repeat(5_000), token_type: 'bearer', expires_in: 3600 }));
+      running = await start({ loginBaseUrl: server.url });
+
+      const error = await running.app.get(GenesysTokenService).getToken().catch((e: unknown) => e);
+
+      expect(error).toMatchObject({ code: 'bad_response', message: expect.stringContaining('longer than 4096 characters') });
+    });
+  });
+
+  describe('expiry', () => {
+    it('counts from when the token was requested, so a stalled event loop never hands out an expired token', async () => {
+      running = await start({ retry: { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 10 } });
+      running.emulator.tokenLifetimeSeconds = 1;
+      running.emulator.inject('token', { delayMs: 50 }, 1);
+      const genesys = running.app.get(GenesysHttpService);
+      const token = running.app.get(GenesysTokenService).getToken();
+      await sleep(20);
+
+      const stallUntil = Date.now() + 1_500; // the answer arrives during the stall and is read after it
+      while (Date.now() < stallUntil);
+      await token;
+      running.emulator.tokenLifetimeSeconds = 3600;
+      const calls = await Promise.allSettled(Array.from({ length: 20 }, () => genesys.axiosRef.get('/api/v2/organizations/me')));
+
+      expect(calls.filter((call) => call.status === 'rejected')).toHaveLength(0);
+      expect(running.emulator.stats.unauthorized).toBe(0);
+      expect(running.emulator.stats.tokenRequests).toBe(2);
+    });
+  });
+
+  describe('a 429 after shutdown', () => {
+    it('is handed to the caller at once instead of starting a Retry-After wait', async () => {
+      running = await start({ rateLimitRetry: { maxRetries: 2, maxDelayMs: 10_000 } });
+      const own = axios.create({ baseURL: running.emulator.url });
+      running.app.get(GenesysAuthInterceptor).attachTo(own);
+      running.emulator.inject('api', { delayMs: 300, status: 429, headers: { 'Retry-After': '8' } }, 1);
+      const pending = own.get('/api/v2/organizations/me').catch((e: unknown) => e);
+      await sleep(100);
+      await running.app.close();
+      const closedAt = Date.now();
+
+      const error = await pending;
+
+      expect(isAxiosError(error) && error.response?.status).toBe(429);
+      expect(Date.now() - closedAt).toBeLessThan(1_000);
+    });
+  });
+});

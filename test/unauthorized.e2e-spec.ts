@@ -1,0 +1,131 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { isAxiosError } from 'axios';
+import { GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions, type GenesysTokenEvent } from 'nestjs-genesys-auth';
+import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { startRecordingServer } from './support/recording-server.js';
+
+@Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator], exports: [GenesysAuthHealthIndicator] })
+class HealthModule {}
+
+const REFUSED = { status: 401, body: { message: 'Authentication failed.', code: 'bad.credentials', status: 401 } };
+
+/** Runs `callers` loops of API calls until `untilMs`, counting 401s handed back. */
+async function hammer(genesys: GenesysHttpService, callers: number, untilMs: number) {
+  let unauthorized = 0;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (Date.now() < untilMs) {
+        await genesys.axiosRef.get('/api/v2/organizations/me').catch((error: unknown) => {
+          if (isAxiosError(error) && error.response?.status === 401) unauthorized++;
+          else throw error;
+        });
+      }
+    }),
+  );
+  return unauthorized;
+}
+
+describe('401s from the API', () => {
+  let running: EmulatedApp | undefined;
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+
+  const start = async (options: Partial<GenesysAuthModuleOptions> = {}) => {
+    running = await startEmulatedApp({ isGlobal: true, ...options } as Partial<GenesysAuthModuleOptions>, {}, [HealthModule]);
+    return {
+      genesys: running.app.get(GenesysHttpService),
+      tokens: running.app.get(GenesysTokenService),
+      health: running.app.get(GenesysAuthHealthIndicator),
+    };
+  };
+
+  it('renew the token at most once per unauthorizedRenewalIntervalMs, however many callers keep getting them', async () => {
+    const { genesys } = await start({ unauthorizedRenewalIntervalMs: 500 });
+    running!.emulator.inject('api', REFUSED);
+    const started = Date.now();
+
+    const unauthorized = await hammer(genesys, 50, started + 2_000);
+
+    const intervals = Math.ceil((Date.now() - started) / 500);
+    expect(unauthorized).toBeGreaterThan(100);
+    expect(running!.emulator.stats.tokenRequests).toBeLessThanOrEqual(intervals + 1);
+  });
+
+  it('are handed back without a new token request when the refused token was just obtained', async () => {
+    const { genesys } = await start();
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.revokeAllTokens();
+
+    const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
+
+    expect(isAxiosError(error) && error.response?.status).toBe(401);
+    expect(isAxiosError(error) && error.message).toContain('refused a token obtained less than 5000 ms ago');
+    expect(running!.emulator.stats.tokenRequests).toBe(1);
+  });
+
+  it('renew a token older than the interval and replay the request', async () => {
+    const { genesys } = await start({ unauthorizedRenewalIntervalMs: 200 });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.revokeAllTokens();
+    await sleep(250);
+
+    await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
+    expect(running!.emulator.stats.tokenRequests).toBe(2);
+  });
+
+  it('on fresh tokens are recorded: state rejected_by_api with a count, one event per refused token', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 200 });
+    const events: GenesysTokenEvent[] = [];
+    tokens.events$.subscribe((event) => events.push(event));
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+
+    await hammer(genesys, 10, Date.now() + 100);
+
+    expect(tokens.getState()).toMatchObject({ status: 'rejected_by_api', consecutiveApiRejections: 1, hasValidToken: true });
+    expect(events.filter((event) => event.type === 'rejected_by_api')).toEqual([
+      { type: 'rejected_by_api', at: expect.any(Date), consecutiveApiRejections: 1 },
+    ]);
+  });
+
+  it('on fresh tokens turn health down after the failure threshold, and up again once the API accepts a token', async () => {
+    const { genesys, tokens, health } = await start({ unauthorizedRenewalIntervalMs: 150 });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+
+    while (tokens.getState().consecutiveApiRejections < 3) await hammer(genesys, 2, Date.now() + 100);
+    const down = await health.isHealthy('genesys');
+    running!.emulator.clearFaults();
+    await sleep(150);
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    const up = await health.isHealthy('genesys');
+
+    expect(down.genesys).toMatchObject({ status: 'down', tokenStatus: 'rejected_by_api', consecutiveApiRejections: 3 });
+    expect(up.genesys).toMatchObject({ status: 'up', tokenStatus: 'valid' });
+    expect(tokens.getState().consecutiveApiRejections).toBe(0);
+  });
+
+  it('from another origin (after a redirect) never drop the API token', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 0 });
+    const foreign = await startRecordingServer('127.0.0.1', 0, 401);
+    try {
+      await genesys.axiosRef.get('/api/v2/organizations/me');
+      const held = tokens.peekAccessToken();
+      running!.emulator.inject('api', { status: 302, headers: { Location: `${foreign.url}/elsewhere` } }, 1);
+
+      const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && error.response?.status).toBe(401);
+      expect(tokens.peekAccessToken()).toBe(held);
+      expect(running!.emulator.stats.tokenRequests).toBe(1);
+      expect(tokens.getState().consecutiveApiRejections).toBe(0);
+    } finally {
+      await foreign.close();
+    }
+  });
+});
