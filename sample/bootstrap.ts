@@ -8,13 +8,14 @@ export interface SampleApp {
   readonly app: INestApplication;
   readonly mode: 'genesys-cloud' | 'emulator';
   readonly emulator?: GenesysCloudEmulator;
-  /** Closes the app, then the emulator. */
+  /** Closes the app, then the emulator (also when closing the app fails). */
   close(): Promise<void>;
 }
 
 /**
  * Creates the sample app. Without `GENESYSCLOUD_OAUTHCLIENT_ID` and `GENESYSCLOUD_OAUTHCLIENT_SECRET`
  * in the environment it starts the local emulator and points the app at it; otherwise it talks to Genesys Cloud.
+ * If creating the app fails, the emulator is closed before the error is rethrown.
  */
 export async function createSampleApp(
   logger: LoggerService | LogLevel[] | false = ['log', 'warn', 'error'],
@@ -31,14 +32,24 @@ export async function createSampleApp(
       GENESYSCLOUD_API_BASE_URL: emulator.apiBaseUrl,
     });
   }
-  const app = await NestFactory.create(AppModule, { logger });
+  let app: INestApplication;
+  try {
+    // abortOnError: false makes a failed start-up an error we can clean up after, not an immediate process.exit().
+    app = await NestFactory.create(AppModule, { logger, abortOnError: false });
+  } catch (error) {
+    await emulator?.close();
+    throw error;
+  }
   return {
     app,
     mode: emulator ? 'emulator' : 'genesys-cloud',
     emulator,
     close: async () => {
-      await app.close();
-      await emulator?.close();
+      try {
+        await app.close();
+      } finally {
+        await emulator?.close();
+      }
     },
   };
 }
