@@ -1,10 +1,9 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { HttpService } from '@nestjs/axios';
 import { AxiosError, isAxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
-import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
 import { redactAxiosError } from './errors.js';
-import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import { GenesysTokenService } from './genesys-token.service.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { GenesysTokenService } from './genesys-token.service.js';
 import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -37,18 +36,18 @@ interface RedirectOptions {
  * `GenesysHttpService` already uses it. Attach it to an `HttpService` or axios instance of your own
  * with {@link GenesysAuthInterceptor.attachTo}.
  */
-@Injectable()
-export class GenesysAuthInterceptor implements OnApplicationShutdown {
+export class GenesysAuthInterceptor {
   private readonly attached = new WeakSet<AxiosInstance>();
   private readonly apiOrigin: string;
   private readonly pendingWaits = new Set<{ timer: NodeJS.Timeout; wake: (waitedInFull: boolean) => void }>();
   /** After shutdown no wait is started: instances it is attached to may outlive the application. */
   private stopped = false;
 
+  /** @internal Created by the client unit. */
   constructor(
-    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
+    private readonly config: ResolvedGenesysAuthConfig,
     private readonly tokens: GenesysTokenService,
-    @Inject(GENESYS_AUTH_CLOCK) private readonly clock: Clock,
+    private readonly clock: Clock,
   ) {
     this.apiOrigin = config.apiBaseUrl;
   }
@@ -84,7 +83,7 @@ export class GenesysAuthInterceptor implements OnApplicationShutdown {
   }
 
   /** Ends pending 429 waits so that shutdown is not held up, and starts no new one; their callers get the 429. */
-  onApplicationShutdown(): void {
+  close(): void {
     this.stopped = true;
     for (const wait of this.pendingWaits) {
       this.clock.clearTimeout(wait.timer);

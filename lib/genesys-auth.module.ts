@@ -1,35 +1,36 @@
-import { Module } from '@nestjs/common';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { GenesysClientRegistryModule, type GenesysClientRegistryModuleAsyncOptions, type GenesysClientRegistryModuleOptions } from './client/registry.module.js';
 import { GENESYS_AUTH_CLOCK, systemClock } from './clock.js';
-import { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
-import { GENESYS_AUTH_MODULE_OPTIONS, GenesysAuthConfigurableModule } from './genesys-auth.module-definition.js';
-import { GENESYS_AUTH_CONFIG, resolveGenesysAuthOptions } from './genesys-auth.options.js';
-import { GenesysHttpService } from './genesys-http.service.js';
-import { GenesysTokenService } from './genesys-token.service.js';
-import { GenesysTokenClient } from './token-client.js';
+import { GenesysAuthConfigurableModule } from './genesys-auth.module-definition.js';
 
 /**
  * Genesys Cloud OAuth client credentials for a NestJS app.
+ *
+ * - `forRoot` / `forRootAsync`: one client known at start-up; add `name` for each of several orgs or OAuth clients.
+ * - `forRegistry` / `forRegistryAsync`: clients created at run time by key (tenants in a database).
  *
  * @example
  * GenesysAuthModule.forRootAsync({
  *   imports: [ConfigModule],
  *   inject: [ConfigService],
  *   useFactory: (config: ConfigService) => ({
- *     clientId: config.getOrThrow('GENESYSCLOUD_OAUTHCLIENT_ID'),
- *     clientSecret: config.getOrThrow('GENESYSCLOUD_OAUTHCLIENT_SECRET'),
- *     region: config.get('GENESYSCLOUD_REGION', 'us-east-1'),
+ *     clientId: config.getOrThrow<string>('GENESYSCLOUD_OAUTHCLIENT_ID'),
+ *     clientSecret: config.getOrThrow<string>('GENESYSCLOUD_OAUTHCLIENT_SECRET'),
+ *     region: config.get<string>('GENESYSCLOUD_REGION', 'us-east-1'),
  *   }),
  * })
  */
 @Module({
-  providers: [
-    { provide: GENESYS_AUTH_CONFIG, useFactory: resolveGenesysAuthOptions, inject: [GENESYS_AUTH_MODULE_OPTIONS] },
-    { provide: GENESYS_AUTH_CLOCK, useValue: systemClock },
-    GenesysTokenClient,
-    GenesysTokenService,
-    GenesysAuthInterceptor,
-    GenesysHttpService,
-  ],
-  exports: [GENESYS_AUTH_CONFIG, GENESYS_AUTH_CLOCK, GenesysTokenService, GenesysAuthInterceptor, GenesysHttpService],
+  providers: [{ provide: GENESYS_AUTH_CLOCK, useValue: systemClock }],
 })
-export class GenesysAuthModule extends GenesysAuthConfigurableModule {}
+export class GenesysAuthModule extends GenesysAuthConfigurableModule {
+  /** Provides `GenesysClientRegistry`: Genesys clients created at run time, one per key. */
+  static forRegistry(options: GenesysClientRegistryModuleOptions = {}): DynamicModule {
+    return GenesysClientRegistryModule.forRoot(options);
+  }
+
+  /** `forRegistry` with options from a factory, a class or an existing provider (e.g. to reach a tenant store). */
+  static forRegistryAsync(options: GenesysClientRegistryModuleAsyncOptions): DynamicModule {
+    return GenesysClientRegistryModule.forRootAsync(options);
+  }
+}

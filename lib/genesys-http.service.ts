@@ -1,27 +1,27 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpService } from '@nestjs/axios';
-import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
-import { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
-import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { Clock } from './clock.js';
+import type { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
 
 /**
- * An `HttpService` for the Genesys Cloud Platform API: `baseURL` is the region's API origin, every
- * request is signed with the current token, a 401 renews the token and retries once.
+ * An `HttpService` for the Genesys Cloud Platform API of one client: `baseURL` is its API origin,
+ * every request is signed with that client's current token, a 401 renews the token and retries once.
+ * Inject it (`GenesysHttpService`, or `@InjectGenesysHttp(name)` for a named registration), or take
+ * `client.http` from the registry.
  *
  * @example
  * constructor(private readonly genesys: GenesysHttpService) {}
- * queues() { return this.genesys.axiosRef.get('/api/v2/routing/queues'); }
+ * queues() { return this.genesys.axiosRef.get<QueueListing>('/api/v2/routing/queues'); }
  */
-@Injectable()
-export class GenesysHttpService extends HttpService implements OnApplicationShutdown {
+export class GenesysHttpService extends HttpService {
   private readonly ownAxios: OwnAxios;
+  private requestsInFlight = 0;
+  private lastRequestAt = 0;
+  private readonly idleWaiters = new Set<() => void>();
 
-  constructor(
-    @Inject(GENESYS_AUTH_CONFIG) config: ResolvedGenesysAuthConfig,
-    interceptor: GenesysAuthInterceptor,
-    @Inject(GENESYS_AUTH_CLOCK) clock: Clock,
-  ) {
+  /** @internal Created by the client unit. */
+  constructor(config: ResolvedGenesysAuthConfig, interceptor: GenesysAuthInterceptor, private readonly clock: Clock) {
     const ownAxios = createOwnAxios(
       { baseURL: config.apiBaseUrl, timeout: config.apiRequestTimeoutMs, headers: { Accept: 'application/json' } },
       clock,
@@ -29,10 +29,57 @@ export class GenesysHttpService extends HttpService implements OnApplicationShut
     super(asHttpServiceAxios(ownAxios.instance));
     this.ownAxios = ownAxios;
     interceptor.attachTo(this);
+    this.countRequestsInFlight();
   }
 
-  /** Releases kept-alive sockets. */
-  onApplicationShutdown(): void {
+  /** When this client was last busy (now while a request is in flight), in epoch milliseconds; `0` before any request. */
+  get lastActiveAt(): number {
+    return this.requestsInFlight > 0 ? this.clock.now() : this.lastRequestAt;
+  }
+
+  /** Resolves once no request is in flight, or after `timeoutMs`, whichever comes first. */
+  async whenIdle(timeoutMs: number): Promise<void> {
+    if (this.requestsInFlight === 0) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.idleWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs).unref();
+      this.idleWaiters.add(done);
+    });
+  }
+
+  /** Releases kept-alive sockets; requests still in flight fail. */
+  close(): void {
     this.ownAxios.destroy();
+  }
+
+  /**
+   * Counts a request from its first interceptor to its last handler, so that a client closed for
+   * idleness or eviction can wait for the requests it is serving (including those waiting for a token).
+   * axios runs request interceptors in reverse order of registration and response ones in order:
+   * registered last, these wrap everything else.
+   */
+  private countRequestsInFlight(): void {
+    const finished = () => {
+      this.lastRequestAt = this.clock.now();
+      if (--this.requestsInFlight === 0) for (const wake of [...this.idleWaiters]) wake();
+    };
+    this.axiosRef.interceptors.request.use((config) => {
+      this.requestsInFlight++;
+      return config;
+    });
+    this.axiosRef.interceptors.response.use(
+      (response) => {
+        finished();
+        return response;
+      },
+      (error: unknown) => {
+        finished();
+        throw error;
+      },
+    );
   }
 }

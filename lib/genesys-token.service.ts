@@ -1,18 +1,11 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  Optional,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
+import { Logger } from '@nestjs/common';
+import type { SchedulerRegistry } from '@nestjs/schedule';
 import { Subject, type Observable } from 'rxjs';
-import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
 import { GenesysAuthError } from './errors.js';
-import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
-import { GenesysTokenClient, type GrantedToken } from './token-client.js';
+import type { GenesysTokenClient, GrantedToken } from './token-client.js';
 
 /** A held token with the moments that govern it. */
 interface HeldToken {
@@ -28,15 +21,24 @@ export const MIN_REFRESH_DELAY_MS = 1000;
 
 let instances = 0;
 
+/** What a token service needs besides its configuration; the client unit provides it. */
+export interface GenesysTokenServiceContext {
+  /** Logger context, naming the client when there are several. */
+  readonly logContext: string;
+  /** Where to list the refresh timer, when the app has ScheduleModule. */
+  readonly schedulerRegistry?: SchedulerRegistry;
+}
+
 /**
- * Owns the current Genesys Cloud access token: caches it, shares one in-flight request among
- * concurrent callers, refreshes it ahead of expiry on a timer, and retries failed refreshes with
- * backoff while the old token stays in use.
+ * Owns the current Genesys Cloud access token of one client: caches it, shares one in-flight
+ * request among concurrent callers, refreshes it ahead of expiry on a timer, and retries failed
+ * refreshes with backoff while the old token stays in use. Inject it (`GenesysTokenService`, or
+ * `@InjectGenesysTokens(name)` for a named registration); the client unit creates and closes it.
  */
-@Injectable()
-export class GenesysTokenService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger('GenesysAuth');
+export class GenesysTokenService {
+  private readonly logger: Logger;
   private readonly timerName = `genesys-auth-token-refresh-${++instances}`;
+  private readonly schedulerRegistry?: SchedulerRegistry;
   private readonly eventsSubject = new Subject<GenesysTokenEvent>();
   private readonly pendingSleeps = new Set<{ timer: NodeJS.Timeout; wake: (error: GenesysAuthError) => void }>();
   private held?: HeldToken;
@@ -56,12 +58,16 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
   /** Every refresh outcome, for metrics or alerts. Completes on application shutdown. */
   readonly events$: Observable<GenesysTokenEvent> = this.eventsSubject.asObservable();
 
+  /** @internal Created by the client unit. */
   constructor(
-    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
+    private readonly config: ResolvedGenesysAuthConfig,
     private readonly client: GenesysTokenClient,
-    @Inject(GENESYS_AUTH_CLOCK) private readonly clock: Clock,
-    @Optional() private readonly schedulerRegistry?: SchedulerRegistry,
-  ) {}
+    private readonly clock: Clock,
+    context: GenesysTokenServiceContext,
+  ) {
+    this.logger = new Logger(context.logContext);
+    this.schedulerRegistry = context.schedulerRegistry;
+  }
 
   /** The current access token, fetching one first if none is usable. */
   async getAccessToken(): Promise<string> {
@@ -153,13 +159,13 @@ export class GenesysTokenService implements OnApplicationBootstrap, OnApplicatio
    * attempt only, bounded by `tokenRequestTimeoutMs`: start-up is never held for the backoff schedule.
    * A failure is logged at once and, when retryable, retried in the background after `listen()`.
    */
-  async onApplicationBootstrap(): Promise<void> {
+  async start(): Promise<void> {
     if (!this.config.fetchTokenOnStartup || this.usableToken() || this.inFlight) return;
     await this.startRefresh(1).catch(() => undefined); // recorded and logged by onRefreshFailed
   }
 
   /** Stops timers, cancels the in-flight request and releases sockets. Waiting callers get a `shutdown` error. */
-  onApplicationShutdown(): void {
+  close(): void {
     if (this.stopped) return;
     this.stopped = true;
     this.clearRefreshTimer();

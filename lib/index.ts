@@ -5,6 +5,18 @@ export type {
   GenesysAuthModuleForRootOptions,
 } from './genesys-auth.module-definition.js';
 export { GENESYS_AUTH_MODULE_OPTIONS } from './genesys-auth.module-definition.js';
+export type { GenesysClientRegistryModuleAsyncOptions, GenesysClientRegistryModuleOptions } from './client/registry.module.js';
+export { GenesysClient } from './client/genesys-client.js';
+export { GenesysClientRegistry, type GenesysClientRegistryOptions } from './client/genesys-client-registry.js';
+export {
+  getGenesysAuthInterceptorToken,
+  getGenesysClientToken,
+  getGenesysHttpServiceToken,
+  getGenesysTokenServiceToken,
+  InjectGenesysClient,
+  InjectGenesysHttp,
+  InjectGenesysTokens,
+} from './client/injection.js';
 export { GenesysTokenService } from './genesys-token.service.js';
 export { GenesysHttpService } from './genesys-http.service.js';
 export { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';

@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
 import { isAxiosError, type AxiosResponse } from 'axios';
-import { GENESYS_AUTH_CLOCK, type Clock } from './clock.js';
+import type { Clock } from './clock.js';
 import { GenesysAuthError, redactText } from './errors.js';
-import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { createOwnAxios, type OwnAxios } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -33,7 +32,6 @@ export const MAX_ACCESS_TOKEN_LENGTH = 4096;
 const DECIMAL_SECONDS = /^\d+(\.\d+)?$/;
 
 /** Performs one `POST /oauth/token` exchange and turns every outcome into a token or a {@link GenesysAuthError}. */
-@Injectable()
 export class GenesysTokenClient {
   private readonly http: OwnAxios;
   private readonly tokenUrl: string;
@@ -42,8 +40,8 @@ export class GenesysTokenClient {
   private readonly headers: Record<string, string>;
 
   constructor(
-    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
-    @Inject(GENESYS_AUTH_CLOCK) clock: Clock,
+    private readonly config: ResolvedGenesysAuthConfig,
+    clock: Clock,
   ) {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
     this.form = this.formBody();

@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { GenesysHttpService } from 'nestjs-genesys-auth';
+import { GenesysAuthModule, GenesysClientRegistry, GenesysHttpService } from 'nestjs-genesys-auth';
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 
 // Runs as its own jest invocation (`npm run test:memory`), without --detectOpenHandles: that flag's
@@ -51,5 +51,35 @@ describe('memory', () => {
     process.stdout.write(`\nheap growth after ${REQUESTS} signed requests: ${(growth / 1024 / 1024).toFixed(2)} MiB\n`);
     expect(growth).toBeLessThan(MAX_GROWTH_BYTES);
     expect(running.emulator.stats.tokenRequests).toBe(1);
+  }, 180_000);
+});
+
+describe('memory of the client registry', () => {
+  const CYCLES = 10_000;
+  let running: EmulatedApp;
+
+  beforeAll(async () => {
+    running = await startEmulatedApp({}, { apiRateLimit: false }, [GenesysAuthModule.forRegistry({ maxClients: 10 })]);
+  });
+  afterAll(() => running.close());
+
+  it(`keeps heap growth bounded over ${CYCLES} get/evict cycles, each client used once`, async () => {
+    const registry = running.app.get(GenesysClientRegistry);
+    const options = { ...running.emulator.moduleOptions() };
+    const cycle = async (index: number) => {
+      const client = await registry.get(`tenant-${index}`, options);
+      await client.http.axiosRef.get('/api/v2/organizations/me');
+    };
+    for (let index = 0; index < 500; index++) await cycle(index); // warm-up
+    await new Promise((resolve) => setTimeout(resolve, 50)); // evicted clients close after their last request
+    const before = settledHeap();
+
+    for (let index = 0; index < CYCLES; index++) await cycle(index);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    const growth = settledHeap() - before;
+    process.stdout.write(`\nheap growth after ${CYCLES} registry get/evict cycles: ${(growth / 1024 / 1024).toFixed(2)} MiB\n`);
+    expect(registry.size).toBe(10);
+    expect(growth).toBeLessThan(MAX_GROWTH_BYTES);
   }, 180_000);
 });

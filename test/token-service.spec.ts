@@ -1,44 +1,33 @@
-import { afterEach, describe, expect, it, jest } from '@jest/globals';
-import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
-import { Test } from '@nestjs/testing';
-import type { INestApplicationContext } from '@nestjs/common';
-import {
-  GenesysAuthError,
-  GenesysAuthModule,
-  GenesysTokenService,
-  type GenesysAuthModuleOptions,
-  type GenesysTokenEvent,
-} from 'nestjs-genesys-auth';
-import { GenesysTokenClient } from '../lib/token-client.js';
+import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { GenesysAuthError, GenesysTokenService, type GenesysAuthModuleOptions, type GenesysTokenEvent } from 'nestjs-genesys-auth';
+import { systemClock } from '../lib/clock.js';
+import { resolveGenesysAuthOptions } from '../lib/genesys-auth.options.js';
+import type { GenesysTokenClient } from '../lib/token-client.js';
 import { outage, ScriptedTokenClient } from './support/scripted-token-client.js';
 
 const HOUR = 3_600_000;
 
-async function start(client: ScriptedTokenClient, options: Partial<GenesysAuthModuleOptions> = {}, withSchedule = false) {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      ...(withSchedule ? [ScheduleModule.forRoot()] : []),
-      GenesysAuthModule.forRoot({
-        clientId: 'id',
-        clientSecret: 'secret',
-        fetchTokenOnStartup: false,
-        retry: { maxAttempts: 1, initialDelayMs: 100, maxDelayMs: 1000 },
-        ...options,
-      }),
-    ],
-  })
-    .overrideProvider(GenesysTokenClient)
-    .useValue(client)
-    .compile();
-  moduleRef.useLogger(false);
-  const app = await moduleRef.init();
-  // Nest's own start-up waits on real timers: fake time only once the app runs.
+/** A token service as the client unit builds it, with a scripted token client; time is fake from here on. */
+async function start(client: ScriptedTokenClient, options: Partial<GenesysAuthModuleOptions> = {}) {
   jest.useFakeTimers({ now: 1_000_000 });
-  return { app, tokens: app.get(GenesysTokenService) };
+  const schedulerRegistry = new SchedulerRegistry();
+  const config = resolveGenesysAuthOptions({
+    clientId: 'id',
+    clientSecret: 'secret',
+    fetchTokenOnStartup: false,
+    retry: { maxAttempts: 1, initialDelayMs: 100, maxDelayMs: 1000 },
+    ...options,
+  });
+  const tokens = new GenesysTokenService(config, client as unknown as GenesysTokenClient, systemClock, { logContext: 'GenesysAuth', schedulerRegistry });
+  await tokens.start();
+  return { app: { schedulerRegistry, close: async () => tokens.close() }, tokens };
 }
 
 describe('GenesysTokenService (fake timers)', () => {
-  let app: INestApplicationContext | undefined;
+  let app: Awaited<ReturnType<typeof start>>['app'] | undefined;
+  beforeAll(() => Logger.overrideLogger(false));
   afterEach(async () => {
     await app?.close();
     app = undefined;
@@ -183,14 +172,14 @@ describe('GenesysTokenService (fake timers)', () => {
     expect(client.calls).toBe(2);
   });
 
-  it('registers its refresh timer in SchedulerRegistry when ScheduleModule is present', async () => {
+  it('registers its refresh timer in SchedulerRegistry when given one', async () => {
     const client = new ScriptedTokenClient();
     let tokens: GenesysTokenService;
-    ({ app, tokens } = await start(client, {}, true));
+    ({ app, tokens } = await start(client));
 
     await tokens.getAccessToken();
 
-    expect(app.get(SchedulerRegistry).getTimeouts()).toEqual([expect.stringMatching(/^genesys-auth-token-refresh-/)]);
+    expect(app.schedulerRegistry.getTimeouts()).toEqual([expect.stringMatching(/^genesys-auth-token-refresh-/)]);
   });
 
   it('clears every timer on shutdown and gives waiting callers a shutdown error', async () => {
@@ -231,9 +220,10 @@ describe('GenesysTokenService (fake timers)', () => {
 
   it('fetches the first token during start-up when fetchTokenOnStartup is on', async () => {
     const client = new ScriptedTokenClient();
-    ({ app } = await start(client, { fetchTokenOnStartup: true }));
+    let tokens: GenesysTokenService;
+    ({ app, tokens } = await start(client, { fetchTokenOnStartup: true }));
 
     expect(client.calls).toBe(1);
-    expect(app.get(GenesysTokenService).getState().status).toBe('valid');
+    expect(tokens.getState().status).toBe('valid');
   });
 });

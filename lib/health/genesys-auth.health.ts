@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { GENESYS_AUTH_CLOCK, type Clock } from '../clock.js';
-import { GENESYS_AUTH_CONFIG, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
-import { GenesysTokenService } from '../genesys-token.service.js';
+import { GenesysClient } from '../client/genesys-client.js';
+import { findRegistrations } from '../client/injection.js';
 
 /** Options of {@link GenesysAuthHealthIndicator.isHealthy}. */
 export interface GenesysAuthHealthOptions {
@@ -18,50 +18,68 @@ export interface GenesysAuthHealthOptions {
    * calls the login endpoint by itself, so probes cannot hammer it.
    */
   readonly fetchIfMissing?: boolean;
+  /** The named registration to check (`forRoot({ name })`); the unnamed one by default. */
+  readonly name?: string;
+  /** A client to check instead of a registration, e.g. one from `GenesysClientRegistry`. */
+  readonly client?: GenesysClient;
+}
+
+/** Options of {@link GenesysAuthHealthIndicator.isHealthyAll}. */
+export interface GenesysAuthHealthAllOptions extends Omit<GenesysAuthHealthOptions, 'name' | 'client'> {
+  /** Key of the unnamed registration; named ones get `<keyPrefix>-<name>`. Default `genesys`. */
+  readonly keyPrefix?: string;
 }
 
 /**
- * Terminus health indicator for the Genesys Cloud token. Reads the token service's state; it holds
- * and reports no secret.
+ * Terminus health indicator for Genesys Cloud tokens. Reads each client's token state; it holds and
+ * reports no secret, and never calls the login endpoint unless `fetchIfMissing` asks it to. It finds
+ * registrations anywhere in the application, so `GenesysAuthModule` need not be imported where it is.
  *
  * @example
  * @Get('health') @HealthCheck()
- * check() { return this.health.check([() => this.genesys.isHealthy('genesys')]); }
+ * check() {
+ *   return this.health.check([
+ *     () => this.genesys.isHealthy('genesys'),                      // the unnamed registration
+ *     () => this.genesys.isHealthy('genesys-emea', { name: 'emea' }), // a named one
+ *   ]);                                                                // or: () => this.genesys.isHealthyAll()
+ * }
  */
 @Injectable()
 export class GenesysAuthHealthIndicator {
-  /** The host tokens are requested from, as configured (not guessed from the region). */
-  private readonly loginHost: string;
+  private readonly registrations = new Map<string | undefined, GenesysClient>();
 
   constructor(
-    private readonly tokens: GenesysTokenService,
     private readonly healthIndicatorService: HealthIndicatorService,
-    @Inject(GENESYS_AUTH_CONFIG) private readonly config: ResolvedGenesysAuthConfig,
-    @Inject(GENESYS_AUTH_CLOCK) private readonly clock: Clock,
-  ) {
-    this.loginHost = new URL(config.loginBaseUrl).host;
-  }
+    private readonly modules: ModulesContainer,
+  ) {}
 
   /**
    * `up` while a valid token is held (data: `loginHost`, `region`, `expiresInSeconds`, `expiresAt`, `lastRefreshAt`);
    * `down` when none is, when refreshes kept failing or when the API kept refusing fresh tokens
-   * (data adds `consecutiveFailures`, `consecutiveApiRejections`, `lastError`).
+   * (data adds `consecutiveFailures`, `consecutiveApiRejections`, `lastError`), or when no such registration exists.
    */
   async isHealthy(key = 'genesys', options: GenesysAuthHealthOptions = {}): Promise<HealthIndicatorResult> {
     const indicator = this.healthIndicatorService.check(key);
-    if (options.fetchIfMissing && !this.tokens.getState().hasValidToken) {
-      await this.tokens.getToken().catch(() => undefined); // the failure shows in the state below
+    const client = options.client ?? this.registration(options.name);
+    if (!client) {
+      const which = options.name === undefined ? 'without a name' : `named "${options.name}"`;
+      return indicator.down({ message: `no GenesysAuthModule registration ${which} in this application` });
     }
-    const state = this.tokens.getState();
+    const { tokens } = client;
+    if (options.fetchIfMissing && !tokens.getState().hasValidToken) {
+      await tokens.getToken().catch(() => undefined); // the failure shows in the state below
+    }
+    const state = tokens.getState();
+    const { loginHost, region } = client.describe();
     const data = {
-      loginHost: this.loginHost,
+      loginHost,
       // The region only says where tokens come from when loginBaseUrl does not point elsewhere (a proxy, the emulator).
-      ...(this.loginHost === `login.${this.config.region}` ? { region: this.config.region } : {}),
+      ...(loginHost === `login.${region}` ? { region } : {}),
       tokenStatus: state.status,
       ...(state.expiresAt && state.hasValidToken
         ? {
             expiresAt: state.expiresAt.toISOString(),
-            expiresInSeconds: Math.max(0, Math.floor((state.expiresAt.getTime() - this.clock.now()) / 1000)),
+            expiresInSeconds: Math.max(0, Math.floor((state.expiresAt.getTime() - client.clock.now()) / 1000)),
           }
         : {}),
       ...(state.lastRefreshAt ? { lastRefreshAt: state.lastRefreshAt.toISOString() } : {}),
@@ -75,5 +93,25 @@ export class GenesysAuthHealthIndicator {
     const threshold = options.downAfterConsecutiveFailures ?? 3;
     const healthy = state.hasValidToken && state.consecutiveFailures < threshold && state.consecutiveApiRejections < threshold;
     return healthy ? indicator.up(data) : indicator.down(data);
+  }
+
+  /** Checks every `forRoot` / `forRootAsync` registration in the application, one key each. */
+  async isHealthyAll(options: GenesysAuthHealthAllOptions = {}): Promise<HealthIndicatorResult> {
+    const { keyPrefix = 'genesys', ...rest } = options;
+    const results = await Promise.all(
+      findRegistrations(this.modules).map(({ name }) =>
+        this.isHealthy(name === undefined ? keyPrefix : `${keyPrefix}-${name}`, { ...rest, name }),
+      ),
+    );
+    return Object.assign({}, ...results) as HealthIndicatorResult;
+  }
+
+  private registration(name: string | undefined): GenesysClient | undefined {
+    let client = this.registrations.get(name);
+    if (!client) {
+      client = findRegistrations(this.modules).find((registration) => registration.name === name)?.client;
+      if (client) this.registrations.set(name, client);
+    }
+    return client;
   }
 }

@@ -1,1 +1,1 @@
-export { GenesysAuthHealthIndicator, type GenesysAuthHealthOptions } from './genesys-auth.health.js';
+export { GenesysAuthHealthIndicator, type GenesysAuthHealthAllOptions, type GenesysAuthHealthOptions } from './genesys-auth.health.js';

@@ -1,0 +1,54 @@
+import type { DynamicModule, InjectionToken, Provider } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { GENESYS_AUTH_CLOCK, type Clock } from '../clock.js';
+import { resolveGenesysAuthOptions } from '../genesys-auth.options.js';
+import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
+import { GenesysClient } from './genesys-client.js';
+import {
+  assertSingleRegistration,
+  getGenesysAuthInterceptorToken,
+  getGenesysClientToken,
+  getGenesysHttpServiceToken,
+  getGenesysTokenServiceToken,
+} from './injection.js';
+
+/**
+ * Adds one registration's client unit to a dynamic module: the unit, its parts under their
+ * injection tokens (class tokens without a name, named tokens with one), and its lifecycle.
+ */
+export function withClientProviders(module: DynamicModule, name: string | undefined, optionsToken: InjectionToken): DynamicModule {
+  const clientToken = getGenesysClientToken(name);
+  const part = <T>(token: InjectionToken, pick: (client: GenesysClient) => T): Provider => ({
+    provide: token,
+    useFactory: pick,
+    inject: [clientToken],
+  });
+  const parts = [
+    part(getGenesysTokenServiceToken(name), (client) => client.tokens),
+    part(getGenesysHttpServiceToken(name), (client) => client.http),
+    part(getGenesysAuthInterceptorToken(name), (client) => client.interceptor),
+  ];
+  const client: Provider = {
+    provide: clientToken,
+    useFactory: (options: GenesysAuthModuleOptions, clock: Clock, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
+      assertSingleRegistration(modules, name);
+      return new GenesysClient(name, resolveGenesysAuthOptions(options), { clock, schedulerRegistry });
+    },
+    inject: [optionsToken, GENESYS_AUTH_CLOCK, ModulesContainer, { token: SchedulerRegistry, optional: true }],
+  };
+  // The unit's start and stop, as a provider of its own: the parts above expose no lifecycle hooks, so Nest calls each once.
+  const lifecycle: Provider = {
+    provide: `nestjs-genesys-auth:lifecycle:${name ?? ''}`,
+    useFactory: (unit: GenesysClient) => ({
+      onApplicationBootstrap: () => unit.start(),
+      onApplicationShutdown: () => unit.close(),
+    }),
+    inject: [clientToken],
+  };
+  return {
+    ...module,
+    providers: [...(module.providers ?? []), client, ...parts, lifecycle],
+    exports: [...(module.exports ?? []), clientToken, ...parts.map((provider) => (provider as { provide: InjectionToken }).provide)],
+  };
+}

@@ -1,0 +1,214 @@
+import { createHash } from 'node:crypto';
+import { Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { GenesysAuthError } from '../errors.js';
+import { resolveGenesysAuthOptions, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
+import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
+import { GenesysClient, type GenesysClientContext } from './genesys-client.js';
+
+/** Options of `GenesysAuthModule.forRegistry()` / `forRegistryAsync()`. */
+export interface GenesysClientRegistryOptions {
+  /** Most clients held at once; getting one more closes the least recently used. Default `100`. */
+  readonly maxClients?: number;
+  /** A client unused this long is closed: timers stopped, sockets closed, token dropped. Default `900000` (15 min); `0` never. */
+  readonly idleTimeoutMs?: number;
+  /** Options every client starts from; the options given to `get` (or resolved for its key) override them. */
+  readonly defaults?: Partial<GenesysAuthModuleOptions>;
+  /**
+   * Finds the options (at least `clientId` and `clientSecret`) of a key that `get` is called with
+   * without options, e.g. from your tenant database. Called only when no client is held for the key,
+   * so secrets need not stay in memory while a tenant is idle.
+   */
+  readonly resolveOptions?: (key: string) => Partial<GenesysAuthModuleOptions> | Promise<Partial<GenesysAuthModuleOptions>>;
+}
+
+interface Entry {
+  readonly client: GenesysClient;
+  /** Hash of the resolved options, secret included: a different one means new credentials. */
+  readonly fingerprint: string;
+  lastUsedAt: number;
+}
+
+const KEY_SHAPE = /^[^\s]{1,200}$/;
+
+/**
+ * Genesys clients created at run time, one per key (a tenant, an org): each is a complete client
+ * unit (token service, interceptor, HTTP client) of its own, created on first use, reused after,
+ * closed when idle, when evicted as least recently used, when replaced, removed, or on shutdown.
+ *
+ * @example
+ * const client = await this.registry.get(tenant.id, { clientId: tenant.clientId, clientSecret: tenant.secret, region: tenant.region });
+ * const { data } = await client.http.axiosRef.get<Org>('/api/v2/organizations/me');
+ */
+export class GenesysClientRegistry implements OnApplicationShutdown {
+  private readonly logger = new Logger('GenesysAuth:registry');
+  /** Clients by key, least recently used first (a Map keeps insertion order; a use moves the entry to the end). */
+  private readonly entries = new Map<string, Entry>();
+  private readonly creating = new Map<string, Promise<GenesysClient>>();
+  /** Evicted or replaced clients still finishing their requests. */
+  private readonly closing = new Set<GenesysClient>();
+  private sweepTimer?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly maxClients: number;
+  private readonly idleTimeoutMs: number;
+
+  /** @internal Created by `GenesysAuthModule.forRegistry()`. */
+  constructor(
+    private readonly options: GenesysClientRegistryOptions,
+    private readonly context: GenesysClientContext,
+  ) {
+    this.maxClients = integerOption(options.maxClients, 'maxClients', 100, 1, 1_000_000);
+    this.idleTimeoutMs = integerOption(options.idleTimeoutMs, 'idleTimeoutMs', 900_000, 0, 2 ** 31 - 1);
+    if (options.resolveOptions !== undefined && typeof options.resolveOptions !== 'function') {
+      throw new GenesysAuthError('invalid_options', 'GenesysClientRegistry: option "resolveOptions" must be a function');
+    }
+  }
+
+  /** Number of clients held. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Keys of the clients held, least recently used first. */
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** The client held for `key`, without creating one or counting as a use. */
+  peek(key: string): GenesysClient | undefined {
+    return this.entries.get(key)?.client;
+  }
+
+  /**
+   * The client for `key`, created on first use. With `options`, a client held for `key` with other
+   * credentials or settings is replaced (the old one closes once its requests have finished). Without
+   * them, the client held is returned, or one is created from `resolveOptions(key)`.
+   * @throws GenesysAuthError `invalid_options` for a bad key or options, `shutdown` after the application closed.
+   */
+  async get(key: string, options?: Partial<GenesysAuthModuleOptions>): Promise<GenesysClient> {
+    this.assertRunning();
+    if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
+      throw new GenesysAuthError('invalid_options', 'GenesysClientRegistry: a key is 1 to 200 characters without blanks');
+    }
+    const held = this.entries.get(key);
+    if (options === undefined) {
+      if (held) return this.touched(key, held).client;
+      const pending = this.creating.get(key);
+      if (pending) return pending;
+      const creation = this.createFromResolver(key).finally(() => this.creating.delete(key));
+      this.creating.set(key, creation);
+      return creation;
+    }
+    const config = this.resolve(key, options);
+    const fingerprint = fingerprintOf(config);
+    if (held?.fingerprint === fingerprint) return this.touched(key, held).client;
+    return this.add(key, config, fingerprint);
+  }
+
+  /** Closes and forgets the client for `key` once its requests have finished. Resolves `false` when none was held. */
+  async remove(key: string): Promise<boolean> {
+    const entry = this.entries.get(key);
+    if (!entry) return false;
+    this.entries.delete(key);
+    await this.retire(entry.client);
+    return true;
+  }
+
+  /** Closes every client at once, including those still finishing requests. */
+  onApplicationShutdown(): void {
+    this.stopped = true;
+    if (this.sweepTimer) this.context.clock.clearTimeout(this.sweepTimer);
+    for (const { client } of this.entries.values()) client.close();
+    for (const client of this.closing) client.close();
+    this.entries.clear();
+    this.closing.clear();
+  }
+
+  private async createFromResolver(key: string): Promise<GenesysClient> {
+    if (!this.options.resolveOptions) {
+      throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: no client is held for this key and no options were given (pass options to get(), or set resolveOptions)`);
+    }
+    const resolved = await this.options.resolveOptions(key);
+    this.assertRunning();
+    const config = this.resolve(key, resolved);
+    const held = this.entries.get(key); // another get() with options may have added one meanwhile
+    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config));
+  }
+
+  private resolve(key: string, options: Partial<GenesysAuthModuleOptions>): ResolvedGenesysAuthConfig {
+    try {
+      return resolveGenesysAuthOptions({ ...this.options.defaults, ...options } as GenesysAuthModuleOptions);
+    } catch (error) {
+      if (error instanceof GenesysAuthError) throw new GenesysAuthError(error.code, `${error.message} (registry key "${key}")`);
+      throw error;
+    }
+  }
+
+  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string): GenesysClient {
+    const replaced = this.entries.get(key);
+    if (replaced) {
+      this.entries.delete(key);
+      void this.retire(replaced.client);
+    }
+    const client = new GenesysClient(key, config, this.context);
+    this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
+    while (this.entries.size > this.maxClients) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
+      this.entries.delete(oldestKey);
+      this.logger.debug(`Closing the least recently used Genesys client "${oldestKey}" (more than ${this.maxClients} held)`);
+      void this.retire(oldest.client);
+    }
+    this.scheduleSweep();
+    return client;
+  }
+
+  private touched(key: string, entry: Entry): Entry {
+    entry.lastUsedAt = this.context.clock.now();
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry;
+  }
+
+  /** Closes a client that is no longer handed out, after the requests it is serving. */
+  private async retire(client: GenesysClient): Promise<void> {
+    this.closing.add(client);
+    await client.closeWhenIdle();
+    this.closing.delete(client);
+  }
+
+  private scheduleSweep(): void {
+    if (this.idleTimeoutMs === 0 || this.sweepTimer || this.stopped) return;
+    const every = Math.min(Math.max(this.idleTimeoutMs / 2, 10), 60_000);
+    this.sweepTimer = this.context.clock.setTimeout(() => {
+      this.sweepTimer = undefined;
+      this.closeIdleClients();
+      if (this.entries.size > 0) this.scheduleSweep();
+    }, every);
+  }
+
+  private closeIdleClients(): void {
+    const idleSince = this.context.clock.now() - this.idleTimeoutMs;
+    for (const [key, entry] of this.entries) {
+      // A client kept by a caller and used without get() counts as used by its requests.
+      if (Math.max(entry.lastUsedAt, entry.client.http.lastActiveAt) > idleSince) continue;
+      this.entries.delete(key);
+      this.logger.debug(`Closing the Genesys client "${key}": unused for ${this.idleTimeoutMs} ms`);
+      void this.retire(entry.client);
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new GenesysAuthError('shutdown', 'GenesysClientRegistry: the application is shutting down');
+  }
+}
+
+function fingerprintOf(config: ResolvedGenesysAuthConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+}
+
+function integerOption(value: unknown, field: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: option "${field}" must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
