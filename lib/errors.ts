@@ -7,6 +7,8 @@
  * - `unavailable`: 5xx, refused or reset connections; retried with backoff.
  * - `timeout`: the token endpoint did not answer in time; retried with backoff.
  * - `bad_response`: the token endpoint answered with something that is not a usable token; retried with backoff.
+ * - `throttled`: the library held an API request back (rate budget or a 429 cool-down) longer than
+ *   `rateLimit.maxWaitMs`, or `rateLimit.maxQueued` requests were already waiting; the request was never sent.
  * - `shutdown`: the application is closing; no token will come.
  */
 export type GenesysAuthErrorCode =
@@ -19,6 +21,7 @@ export type GenesysAuthErrorCode =
   | 'unavailable'
   | 'timeout'
   | 'bad_response'
+  | 'throttled'
   | 'shutdown';
 
 const RETRYABLE_CODES: ReadonlySet<GenesysAuthErrorCode> = new Set([
@@ -26,6 +29,7 @@ const RETRYABLE_CODES: ReadonlySet<GenesysAuthErrorCode> = new Set([
   'unavailable',
   'timeout',
   'bad_response',
+  'throttled',
 ]);
 
 /** Details carried by a {@link GenesysAuthError}. None of them ever holds a secret or a token. */

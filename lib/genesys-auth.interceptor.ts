@@ -1,9 +1,10 @@
 import type { HttpService } from '@nestjs/axios';
-import { AxiosError, isAxiosError, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import { AxiosError, CanceledError, isAxiosError, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
 import { redactAxiosError } from './errors.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
+import type { RateGate } from './rate-limit/rate-gate.js';
 import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -15,6 +16,8 @@ interface SigningState {
   usedTokens?: string[];
   retriedAfter401?: boolean;
   rateLimitRetries?: number;
+  /** When the request was first signed: waits for budget and after 429s count from here against `rateLimit.maxWaitMs`. */
+  startedAt?: number;
 }
 
 type SignableConfig = InternalAxiosRequestConfig & { genesysAuth?: SigningState };
@@ -43,13 +46,19 @@ export class GenesysAuthInterceptor {
   /** After shutdown no wait is started: instances it is attached to may outlive the application. */
   private stopped = false;
 
+  /** Longest a request waits, in all, for budget and after 429s. */
+  private readonly maxWaitMs: number;
+
   /** @internal Created by the client unit. */
   constructor(
     private readonly config: ResolvedGenesysAuthConfig,
     private readonly tokens: GenesysTokenService,
     private readonly clock: Clock,
+    /** Paces requests to the per-token budgets; absent when `rateLimit` is `false`. */
+    private readonly gate?: RateGate,
   ) {
     this.apiOrigin = config.apiBaseUrl;
+    this.maxWaitMs = (config.rateLimit || DEFAULT_RATE_LIMIT).maxWaitMs;
   }
 
   /**
@@ -64,10 +73,7 @@ export class GenesysAuthInterceptor {
     this.attached.add(instance);
     instance.interceptors.request.use((config) => this.sign(config));
     instance.interceptors.response.use(
-      (response) => {
-        if ((response.config as SignableConfig).genesysAuth?.signedWith !== undefined) this.tokens.recordAccepted();
-        return response;
-      },
+      (response) => this.onResponse(response),
       (error: unknown) => this.onError(instance, error),
     );
   }
@@ -100,12 +106,45 @@ export class GenesysAuthInterceptor {
       state.signedWith = undefined;
       return config;
     }
-    const token = this.tokens.peekAccessToken() ?? (await this.tokens.getAccessToken());
+    const token = await this.abortableTokenFor(state, config);
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
     state.usedTokens = [...(state.usedTokens ?? []), token];
     config.beforeRedirect = config.beforeRedirect ? this.withAuthorizationDroppedOffOrigin(config.beforeRedirect) : this.dropAuthorizationOffOrigin;
     return config;
+  }
+
+  /**
+   * A token with budget for this request: at once when one has budget (the hot path), else after
+   * waiting for a token or in line for budget. The caller's abort signal ends the wait.
+   */
+  private async abortableTokenFor(state: SigningState, config: SignableConfig): Promise<string> {
+    const signal = config.signal as AbortSignal | undefined;
+    const cancelled = () => new CanceledError(undefined, undefined, config);
+    if (signal?.aborted) throw cancelled();
+    const token = this.tokenFor(state, signal);
+    if (typeof token === 'string' || !signal) return token;
+    try {
+      return await untilAborted(token, signal);
+    } catch (error) {
+      throw signal.aborted ? cancelled() : error;
+    }
+  }
+
+  private tokenFor(state: SigningState, signal?: AbortSignal): string | Promise<string> {
+    if (!this.gate) return this.tokens.peekAccessToken() ?? this.tokens.getAccessToken();
+    state.startedAt ??= this.clock.now();
+    return this.gate.tryTake() ?? this.gate.acquire(state.startedAt + this.maxWaitMs, signal);
+  }
+
+  /** An answer from the API origin (not a host a redirect led to) shows the token was accepted. */
+  private onResponse(response: AxiosResponse): AxiosResponse {
+    const config = response.config as SignableConfig;
+    // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path.
+    if (config.genesysAuth?.signedWith !== undefined && this.tokens.refusingFreshTokens && this.isApiUrl(answeringUrl(response, config))) {
+      this.tokens.recordAccepted();
+    }
+    return response;
   }
 
   /** Whether a request goes to the API origin. A relative URL on the API base URL needs no parsing (the hot path). */
@@ -138,9 +177,11 @@ export class GenesysAuthInterceptor {
     const status = error.response?.status;
     const answeredByApi = status !== undefined && state.signedWith !== undefined && this.isApiUrl(answeringUrl(error, config));
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
+    // A 401 on the replay too still tells the token service, which records a fresh token refused.
+    if (answeredByApi && status === 401 && state.retriedAfter401) this.tokens.invalidate(state.signedWith);
     const renewToken = answeredByApi && status === 401 && !state.retriedAfter401;
-    const rateLimitDelayMs = status === 429 ? this.rateLimitRetryDelay(error, state) : undefined;
-    if (!renewToken && rateLimitDelayMs === undefined) throw this.redacted(error, state);
+    const rateLimit = status === 429 ? this.onRateLimited(error, state, answeredByApi) : undefined;
+    if (!renewToken && rateLimit?.delayMs === undefined) throw this.redacted(error, state, rateLimit?.notReplayedBecause);
     if (isStream(config.data)) {
       throw this.redacted(error, state, `not retried after ${status}: the request body is a stream and cannot be replayed`);
     }
@@ -153,18 +194,30 @@ export class GenesysAuthInterceptor {
       }
     } else {
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
-      const waitedInFull = await this.wait(rateLimitDelayMs ?? 0);
+      const waitedInFull = await this.wait(rateLimit?.delayMs ?? 0);
       if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
     }
     return instance.request(config);
   }
 
-  /** How long to wait before retrying a 429, or `undefined` when it must go back to the caller. */
-  private rateLimitRetryDelay(error: AxiosError, state: SigningState): number | undefined {
+  /**
+   * A 429: the token that got it cools down (no request uses it until `Retry-After` has passed), and
+   * the refused request is replayed after that wait if it fits in `rateLimit.maxWaitMs` (counted from
+   * its first attempt) and the deprecated `rateLimitRetry` caps. Without `Retry-After`, a bounded
+   * exponential backoff stands in for it.
+   */
+  private onRateLimited(error: AxiosError, state: SigningState, answeredByApi: boolean): { delayMs?: number; notReplayedBecause?: string } {
+    const now = this.clock.now();
+    const retries = state.rateLimitRetries ?? 0;
+    const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after'], now);
+    const delayMs = retryAfterMs ?? Math.min(MAX_429_BACKOFF_MS, 1_000 * 2 ** retries) * (0.5 + Math.random() / 2);
+    if (answeredByApi && state.signedWith !== undefined) this.tokens.coolDown(state.signedWith, now + delayMs);
     const { maxRetries, maxDelayMs } = this.config.rateLimitRetry;
-    const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after']);
-    const mayRetry = retryAfterMs !== undefined && retryAfterMs <= maxDelayMs && (state.rateLimitRetries ?? 0) < maxRetries;
-    return mayRetry ? retryAfterMs : undefined;
+    if (retries >= maxRetries) return { notReplayedBecause: `not retried after 429: ${retries} replays already (rateLimitRetry.maxRetries)` };
+    if (delayMs > maxDelayMs || now + delayMs > (state.startedAt ?? now) + this.maxWaitMs) {
+      return { notReplayedBecause: `not retried after 429: waiting ${Math.ceil(delayMs)} ms more would exceed rateLimit.maxWaitMs (${this.maxWaitMs} ms)` };
+    }
+    return { delayMs };
   }
 
   /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down (at once if it has). */
@@ -191,6 +244,9 @@ export class GenesysAuthInterceptor {
 
 const ABSOLUTE_URL = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
+/** Longest wait after a 429 that came without `Retry-After`. */
+const MAX_429_BACKOFF_MS = 30_000;
+
 function stripTrailingSlashes(url: string): string {
   return url.replace(/\/+$/, '');
 }
@@ -203,9 +259,27 @@ function resolvedUrl(config: SignableConfig): string {
 }
 
 /** The URL that gave the answer: after redirects, follow-redirects records it on the response; else where the request went. */
-function answeringUrl(error: AxiosError, config: SignableConfig): string {
-  const request = error.request as { res?: { responseUrl?: string } } | undefined;
+function answeringUrl(answer: { request?: unknown }, config: SignableConfig): string {
+  const request = answer.request as { res?: { responseUrl?: string } } | undefined;
   return request?.res?.responseUrl ?? resolvedUrl(config);
+}
+
+/** `pending`, or a rejection as soon as `signal` aborts. */
+function untilAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 function isStream(data: unknown): boolean {

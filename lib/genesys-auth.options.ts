@@ -1,5 +1,9 @@
 import { GenesysAuthError } from './errors.js';
-import type { GenesysAuthModuleOptions } from './interfaces/genesys-auth-options.interface.js';
+import type {
+  GenesysAuthModuleOptions,
+  GenesysRateLimitOptions,
+  GenesysTokenPoolOptions,
+} from './interfaces/genesys-auth-options.interface.js';
 import { DEFAULT_GENESYS_REGION, describeGenesysRegions, findGenesysRegion } from './regions.js';
 
 /** Options after validation and defaults: what the rest of the library reads. */
@@ -21,7 +25,18 @@ export interface ResolvedGenesysAuthConfig {
   readonly refresh: Required<NonNullable<GenesysAuthModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<GenesysAuthModuleOptions['retry']>>;
   readonly rateLimitRetry: Required<NonNullable<GenesysAuthModuleOptions['rateLimitRetry']>>;
+  /** Pacing, or `false` when it is off. `maxWaitMs` still bounds 429 waits when it is. */
+  readonly rateLimit: Required<GenesysRateLimitOptions> | false;
+  readonly tokenPool: Required<GenesysTokenPoolOptions>;
 }
+
+/** Defaults of `rateLimit`: Genesys' per-token limit. */
+export const DEFAULT_RATE_LIMIT: Required<GenesysRateLimitOptions> = Object.freeze({
+  requestsPerToken: 300,
+  windowMs: 60_000,
+  maxWaitMs: 60_000,
+  maxQueued: 10_000,
+});
 
 const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
 
@@ -96,6 +111,15 @@ function scopesOption(value: unknown): readonly string[] {
   return Object.freeze([...value]);
 }
 
+function rateLimitOption(rateLimit: Record<string, unknown>): Required<GenesysRateLimitOptions> {
+  return Object.freeze({
+    requestsPerToken: integerInRange(rateLimit.requestsPerToken, 'rateLimit.requestsPerToken', DEFAULT_RATE_LIMIT.requestsPerToken, 1, 1_000_000_000),
+    windowMs: integerInRange(rateLimit.windowMs, 'rateLimit.windowMs', DEFAULT_RATE_LIMIT.windowMs, 1, 3_600_000),
+    maxWaitMs: integerInRange(rateLimit.maxWaitMs, 'rateLimit.maxWaitMs', DEFAULT_RATE_LIMIT.maxWaitMs, 0, 3_600_000),
+    maxQueued: integerInRange(rateLimit.maxQueued, 'rateLimit.maxQueued', DEFAULT_RATE_LIMIT.maxQueued, 0, 1_000_000),
+  });
+}
+
 /**
  * Validates module options and fills in defaults. Throws a {@link GenesysAuthError} with code
  * `invalid_options` naming the first bad field; the message never contains the client secret.
@@ -110,6 +134,9 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
   const refresh = objectOption(raw.refresh, 'refresh');
   const retry = objectOption(raw.retry, 'retry');
   const rateLimitRetry = objectOption(raw.rateLimitRetry, 'rateLimitRetry');
+  const rateLimit = raw.rateLimit === false ? false : rateLimitOption(objectOption(raw.rateLimit, 'rateLimit'));
+  const maxWaitMs = rateLimit === false ? DEFAULT_RATE_LIMIT.maxWaitMs : rateLimit.maxWaitMs;
+  const tokenPool = objectOption(raw.tokenPool, 'tokenPool');
   const initialDelayMs = integerInRange(retry.initialDelayMs, 'retry.initialDelayMs', 500, 1, 3_600_000);
 
   return Object.freeze({
@@ -135,9 +162,11 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
       maxDelayMs: integerInRange(retry.maxDelayMs, 'retry.maxDelayMs', Math.max(30_000, initialDelayMs), initialDelayMs, 3_600_000),
     }),
     rateLimitRetry: Object.freeze({
-      maxRetries: integerInRange(rateLimitRetry.maxRetries, 'rateLimitRetry.maxRetries', 2, 0, 10),
-      maxDelayMs: integerInRange(rateLimitRetry.maxDelayMs, 'rateLimitRetry.maxDelayMs', 10_000, 0, 600_000),
+      maxRetries: integerInRange(rateLimitRetry.maxRetries, 'rateLimitRetry.maxRetries', 5, 0, 100),
+      maxDelayMs: integerInRange(rateLimitRetry.maxDelayMs, 'rateLimitRetry.maxDelayMs', maxWaitMs, 0, 3_600_000),
     }),
+    rateLimit,
+    tokenPool: Object.freeze({ size: integerInRange(tokenPool.size, 'tokenPool.size', 1, 1, 50) }),
   });
 }
 

@@ -1,8 +1,15 @@
 import { HttpService } from '@nestjs/axios';
+import type { InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
 import type { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
+
+/**
+ * Marks a request counted as in flight. A plain key: axios copies it (not symbols) into the config of
+ * a replay after 401 or 429, so a replay is recognised and not counted twice.
+ */
+type CountedConfig = InternalAxiosRequestConfig & { genesysInFlight?: { counted: boolean } };
 
 /**
  * An `HttpService` for the Genesys Cloud Platform API of one client: `baseURL` is its API origin,
@@ -60,24 +67,30 @@ export class GenesysHttpService extends HttpService {
    * Counts a request from its first interceptor to its last handler, so that a client closed for
    * idleness or eviction can wait for the requests it is serving (including those waiting for a token).
    * axios runs request interceptors in reverse order of registration and response ones in order:
-   * registered last, these wrap everything else.
+   * registered last, these wrap everything else the library adds. A request is counted out only if it
+   * was counted in: an interceptor of the app's, added later, may fail a request before it is.
    */
   private countRequestsInFlight(): void {
-    const finished = () => {
+    const finished = (config: unknown) => {
+      const marker = (config as CountedConfig | undefined)?.genesysInFlight;
+      if (!marker?.counted) return;
+      marker.counted = false;
       this.lastRequestAt = this.clock.now();
       if (--this.requestsInFlight === 0) for (const wake of [...this.idleWaiters]) wake();
     };
-    this.axiosRef.interceptors.request.use((config) => {
+    this.axiosRef.interceptors.request.use((config: CountedConfig) => {
+      if (config.genesysInFlight) return config; // a replay of a request counted already
       this.requestsInFlight++;
+      config.genesysInFlight = { counted: true };
       return config;
     });
     this.axiosRef.interceptors.response.use(
       (response) => {
-        finished();
+        finished(response.config);
         return response;
       },
       (error: unknown) => {
-        finished();
+        finished((error as { config?: unknown } | undefined)?.config);
         throw error;
       },
     );

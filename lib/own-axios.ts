@@ -29,8 +29,6 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
   };
 }
 
-/** Per-request deadline bookkeeping, under a symbol because axios copies config objects it does not know. */
-const DEADLINE = Symbol('genesysDeadline');
 
 interface Deadline {
   /** The signal the caller passed, kept so that a replayed request combines it afresh. */
@@ -39,7 +37,8 @@ interface Deadline {
   expired?: AbortController;
 }
 
-type DeadlineConfig = InternalAxiosRequestConfig & { [DEADLINE]?: Deadline };
+/** Per-request deadline bookkeeping under a plain key, which axios copies into the config of a replay (symbols it drops). */
+type DeadlineConfig = InternalAxiosRequestConfig & { genesysDeadline?: Deadline };
 
 /**
  * axios' `timeout` stops counting once the response headers arrive, so a server trickling its body
@@ -50,17 +49,17 @@ type DeadlineConfig = InternalAxiosRequestConfig & { [DEADLINE]?: Deadline };
  */
 export function enforceDeadline(instance: AxiosInstance, clock: Clock): void {
   instance.interceptors.request.use((config: DeadlineConfig) => {
-    const previous = config[DEADLINE];
+    const previous = config.genesysDeadline;
     if (previous?.timer) clock.clearTimeout(previous.timer); // a replay starts its own deadline
     const timeoutMs = config.timeout;
     const callerSignal = previous ? previous.callerSignal : (config.signal as AbortSignal | undefined);
     if (!timeoutMs) {
-      config[DEADLINE] = { callerSignal };
+      config.genesysDeadline = { callerSignal };
       return config;
     }
     const expired = new AbortController();
     const timer = clock.setTimeout(() => expired.abort(), timeoutMs);
-    config[DEADLINE] = { callerSignal, timer, expired };
+    config.genesysDeadline = { callerSignal, timer, expired };
     config.signal = callerSignal ? AbortSignal.any([callerSignal, expired.signal]) : expired.signal;
     return config;
   });
@@ -84,7 +83,7 @@ export function enforceDeadline(instance: AxiosInstance, clock: Clock): void {
 }
 
 function settleDeadline(config: DeadlineConfig, clock: Clock): Deadline | undefined {
-  const deadline = config[DEADLINE];
+  const deadline = config.genesysDeadline;
   if (deadline?.timer) clock.clearTimeout(deadline.timer);
   return deadline;
 }

@@ -38,6 +38,8 @@ export class GenesysTokenClient {
   /** The form and headers never change for a configuration: built once. */
   private readonly form: string;
   private readonly headers: Record<string, string>;
+  /** The secret as it travels (raw, in the Basic credentials, URL- and form-encoded): a server or proxy may echo any of them. */
+  private readonly secretForms: readonly string[];
 
   constructor(
     private readonly config: ResolvedGenesysAuthConfig,
@@ -46,6 +48,13 @@ export class GenesysTokenClient {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
     this.form = this.formBody();
     this.headers = this.requestHeaders();
+    const { clientId, clientSecret } = config;
+    this.secretForms = [
+      clientSecret,
+      Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64'),
+      encodeURIComponent(clientSecret),
+      new URLSearchParams({ s: clientSecret }).toString().slice(2),
+    ];
     this.http = createOwnAxios(
       {
         timeout: config.tokenRequestTimeoutMs,
@@ -171,7 +180,7 @@ export class GenesysTokenClient {
 
   /** Server text goes into messages: keep it short, single-line and free of our secret. */
   private safe(text: string): string {
-    return redactText(text, [this.config.clientSecret]).replace(/[\r\n\t]+/g, ' ').slice(0, 300);
+    return redactText(text, this.secretForms).replace(/[\r\n\t]+/g, ' ').slice(0, 300);
   }
 }
 

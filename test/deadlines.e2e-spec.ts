@@ -105,6 +105,30 @@ describe('deadlines and size limits', () => {
     });
   });
 
+  describe("the caller's abort signal", () => {
+    it('ends the wait for a token at once, with axios\' cancellation', async () => {
+      running = await start({ tokenRequestTimeoutMs: 5_000 });
+      running.emulator.inject('token', { hang: true });
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: controller.signal }).catch((e: unknown) => e);
+
+      expect(axios.isCancel(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(500);
+    });
+
+    it('already aborted: no token is fetched and nothing is sent', async () => {
+      running = await start({});
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+
+      expect(axios.isCancel(error)).toBe(true);
+      expect(running.emulator.stats).toMatchObject({ tokenRequests: 0, apiRequests: 0 });
+    });
+  });
+
   describe("the token endpoint's answer", () => {
     let bomb: Buffer;
     beforeAll(async () => {

@@ -10,7 +10,8 @@ import type { EmulatorFault } from 'nestjs-genesys-auth/testing';
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 
 const CLIENT_ID = 'client-id-visible';
-const SECRET = 'S3CRET-recognisable-Zq9x7Kw2';
+// Characters that URL and form encoding change, so that each encoded form differs from the raw secret.
+const SECRET = 'S3CRET+recognisable/Zq9=x7&Kw2 x';
 
 @Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator] })
 class HealthModule {}
@@ -63,6 +64,16 @@ describe('no secret and no token leaves the library, on any failure path', () =>
     ['429', { status: 429, headers: { 'Retry-After': '1' } }],
     ['rate limit 400', { status: 400, body: { error: 'invalid_request', error_description: 'rate limit exceeded; wait' } }],
     ['invalid_client echoing the secret', { status: 401, body: { error: 'invalid_client', error_description: `bad secret ${SECRET}` } }],
+    [
+      'invalid_client echoing the secret as it was sent (Basic credentials, URL- and form-encoded)',
+      {
+        status: 400,
+        body: {
+          error: 'invalid_client',
+          error_description: `auth=Basic ${Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64')} url=${encodeURIComponent(SECRET)} form=${new URLSearchParams({ s: SECRET }).toString().slice(2)}`,
+        },
+      },
+    ],
     ['HTML', { status: 200, body: `<html>${SECRET}</html>` }],
     ['token with a line break', { status: 200, body: { access_token: `${SECRET}\r\n`, token_type: 'bearer', expires_in: 60 } }],
     ['bad expires_in', { status: 200, body: { access_token: 'tok', token_type: 'bearer', expires_in: 'never' } }],
@@ -113,7 +124,13 @@ describe('no secret and no token leaves the library, on any failure path', () =>
     keep(events);
     keep(running.logs.lines.join('\n'));
     const everything = captured.join('\n');
-    const forbidden = [SECRET, Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64'), ...running.emulator.issuedTokens];
+    const forbidden = [
+      SECRET,
+      Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64'),
+      encodeURIComponent(SECRET),
+      new URLSearchParams({ s: SECRET }).toString().slice(2),
+      ...running.emulator.issuedTokens,
+    ];
 
     expect(running.emulator.issuedTokens.length).toBeGreaterThan(1);
     expect(running.logs.lines.length).toBeGreaterThan(5);

@@ -19,7 +19,9 @@ import {
 } from 'nestjs-genesys-auth';
 import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import { GenesysCloudEmulator, type EmulatedClient } from 'nestjs-genesys-auth/testing';
+import { RETIRED_CLIENT_GRACE_MS } from '../lib/client/genesys-client.js';
 import { sleep } from './support/app.js';
+import { startLoopbackServer } from './support/loopback-server.js';
 
 const CLIENTS: EmulatedClient[] = Array.from({ length: 60 }, (_, index) => ({
   clientId: `client-${index}`,
@@ -121,6 +123,24 @@ describe('several orgs in one app', () => {
       expect(failure).toMatchObject({ code: 'invalid_options', message: expect.stringContaining('2 registrations without a name') });
     });
 
+    it('fetch their first tokens side by side at start-up, so a hanging login holds it up one deadline, not one per registration', async () => {
+      const hanging = await startLoopbackServer(() => undefined);
+      try {
+        const started = Date.now();
+        await boot(
+          ['a', 'b', 'c', 'd'].map((name) =>
+            GenesysAuthModule.forRoot({ ...optionsFor(0), name, loginBaseUrl: hanging.url, fetchTokenOnStartup: true, tokenRequestTimeoutMs: 400 }),
+          ),
+        );
+
+        expect(Date.now() - started).toBeLessThan(1_200);
+      } finally {
+        await app?.close();
+        app = undefined;
+        await hanging.close();
+      }
+    });
+
     it('refuse a name that is not a short identifier', () => {
       expect(() => GenesysAuthModule.forRoot({ ...optionsFor(0), name: 'has spaces' })).toThrow(/option "name"/);
     });
@@ -175,7 +195,7 @@ describe('several orgs in one app', () => {
       await old.tokens.getToken();
 
       const replaced = await registry.get('tenant', credentialsOf(2));
-      await sleep(20);
+      await sleep(RETIRED_CLIENT_GRACE_MS + 100);
 
       expect(replaced).not.toBe(old);
       expect(old.tokens.getState()).toMatchObject({ status: 'stopped', hasValidToken: false });
@@ -187,7 +207,7 @@ describe('several orgs in one app', () => {
       const idle = await registry.get('idle', credentialsOf(1));
       await idle.http.axiosRef.get(ORG_ME);
 
-      await sleep(300);
+      await sleep(RETIRED_CLIENT_GRACE_MS + 300);
 
       expect(registry.size).toBe(0);
       expect(idle.tokens.getState().status).toBe('stopped');
@@ -220,10 +240,42 @@ describe('several orgs in one app', () => {
       await expect(registry.get('kept')).rejects.toMatchObject({ code: 'shutdown' });
     });
 
-    it('refuses a key with blanks and options without credentials, with invalid_options', async () => {
+    it('keeps an evicted client usable for a caller that got it just before, then says why it was closed', async () => {
+      const registry = await bootRegistry({ maxClients: 1 });
+      const evicted = await registry.get('a', credentialsOf(1));
+      await registry.get('b', credentialsOf(2));
+      await sleep(50); // e.g. the caller's own database read between get() and the request
+
+      await expect(evicted.http.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+      await sleep(RETIRED_CLIENT_GRACE_MS + 100);
+      await expect(evicted.http.axiosRef.get(ORG_ME)).rejects.toMatchObject({
+        code: 'shutdown',
+        message: expect.stringContaining('"a" was evicted from the registry as least recently used'),
+      });
+    });
+
+    it('waits for a request in flight before closing a removed client, even when an interceptor of the app failed another request', async () => {
+      const registry = await bootRegistry();
+      const client = await registry.get('t', credentialsOf(1));
+      client.http.axiosRef.interceptors.request.use((config) => {
+        if (config.headers.get('x-break')) throw new Error('refused by the app');
+        return config;
+      });
+      await client.http.axiosRef.get(ORG_ME, { headers: { 'x-break': '1' } }).catch(() => undefined);
+      emulator.inject('api', { delayMs: RETIRED_CLIENT_GRACE_MS + 600 }, 1); // outlasts the grace a retired client gets
+      const slow = client.http.axiosRef.get(ORG_ME);
+      await sleep(50);
+
+      await registry.remove('t');
+
+      await expect(slow).resolves.toMatchObject({ status: 200 });
+    });
+
+    it('refuses a key with blanks or control characters and options without credentials, with invalid_options', async () => {
       const registry = await bootRegistry();
 
       await expect(registry.get('has blank', credentialsOf(1))).rejects.toMatchObject({ code: 'invalid_options' });
+      await expect(registry.get('\u001b[31mred', credentialsOf(1))).rejects.toMatchObject({ code: 'invalid_options' });
       await expect(registry.get('no-credentials', {})).rejects.toMatchObject({ code: 'invalid_options', message: expect.stringContaining('clientId') });
       await expect(registry.get('unknown')).rejects.toMatchObject({ code: 'invalid_options', message: expect.stringContaining('resolveOptions') });
     });

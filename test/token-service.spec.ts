@@ -212,8 +212,8 @@ describe('GenesysTokenService (fake timers)', () => {
     app = undefined;
 
     expect(events).toEqual([
-      { type: 'refreshed', at: expect.any(Date), expiresAt: new Date(1_000_000 + HOUR) },
-      { type: 'refresh_failed', at: expect.any(Date), error: expect.objectContaining({ code: 'unavailable' }), consecutiveFailures: 1, nextAttemptAt: expect.any(Date) },
+      { type: 'refreshed', at: expect.any(Date), expiresAt: new Date(1_000_000 + HOUR), slot: 0 },
+      { type: 'refresh_failed', at: expect.any(Date), error: expect.objectContaining({ code: 'unavailable' }), consecutiveFailures: 1, nextAttemptAt: expect.any(Date), slot: 0 },
     ]);
     expect(completed).toBe(true);
   });

@@ -45,7 +45,7 @@ describe('401s from the API', () => {
   };
 
   it('renew the token at most once per unauthorizedRenewalIntervalMs, however many callers keep getting them', async () => {
-    const { genesys } = await start({ unauthorizedRenewalIntervalMs: 500 });
+    const { genesys } = await start({ unauthorizedRenewalIntervalMs: 500, rateLimit: false }); // thousands of 401s: pacing would slow the loop
     running!.emulator.inject('api', REFUSED);
     const started = Date.now();
 
@@ -110,6 +110,36 @@ describe('401s from the API', () => {
     expect(tokens.getState().consecutiveApiRejections).toBe(0);
   });
 
+  it('on the replay of a slow caller are recorded too: a fresh token refused is counted however little traffic there is', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 200 });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+
+    for (let call = 0; call < 3; call++) {
+      await sleep(250); // slower than the interval: each call renews, and the replay's 401 meets a fresh token
+      await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+    }
+
+    expect(tokens.getState()).toMatchObject({ status: 'rejected_by_api', consecutiveApiRejections: 3 });
+  });
+
+  it('on fresh tokens stop being reported without traffic once the API accepts tokens again', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 100 });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+    await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+    await sleep(150);
+    await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+    expect(tokens.getState().status).toBe('rejected_by_api');
+
+    running!.emulator.clearFaults();
+    const deadline = Date.now() + 3_000;
+    while (tokens.getState().status !== 'valid' && Date.now() < deadline) await sleep(50);
+
+    expect(tokens.getState()).toMatchObject({ status: 'valid', consecutiveApiRejections: 0 });
+    expect(running!.emulator.apiRequests.at(-1)).toMatchObject({ method: 'HEAD', path: '/api/v2/tokens/me' });
+  });
+
   it('from another origin (after a redirect) never drop the API token', async () => {
     const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 0 });
     const foreign = await startRecordingServer('127.0.0.1', 0, 401);
@@ -124,6 +154,23 @@ describe('401s from the API', () => {
       expect(tokens.peekAccessToken()).toBe(held);
       expect(running!.emulator.stats.tokenRequests).toBe(1);
       expect(tokens.getState().consecutiveApiRejections).toBe(0);
+    } finally {
+      await foreign.close();
+    }
+  });
+
+  it('are not declared over by a 200 from another origin after a redirect', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 1_000 });
+    const foreign = await startRecordingServer();
+    try {
+      await genesys.axiosRef.get('/api/v2/organizations/me');
+      running!.emulator.inject('api', REFUSED, 1);
+      await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+      running!.emulator.inject('api', { status: 302, headers: { Location: `${foreign.url}/elsewhere` } }, 1);
+
+      await genesys.axiosRef.get('/api/v2/organizations/me');
+
+      expect(tokens.getState()).toMatchObject({ status: 'rejected_by_api', consecutiveApiRejections: 1 });
     } finally {
       await foreign.close();
     }

@@ -38,12 +38,18 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
     inject: [optionsToken, GENESYS_AUTH_CLOCK, ModulesContainer, { token: SchedulerRegistry, optional: true }],
   };
   // The unit's start and stop, as a provider of its own: the parts above expose no lifecycle hooks, so Nest calls each once.
+  // Nest runs each module's hooks in turn: starting in onModuleInit and waiting in onApplicationBootstrap lets the first
+  // token requests of all registrations overlap, so start-up takes one token request deadline, not one per registration.
   const lifecycle: Provider = {
     provide: `nestjs-genesys-auth:lifecycle:${name ?? ''}`,
-    useFactory: (unit: GenesysClient) => ({
-      onApplicationBootstrap: () => unit.start(),
-      onApplicationShutdown: () => unit.close(),
-    }),
+    useFactory: (unit: GenesysClient) => {
+      let starting: Promise<void> | undefined;
+      return {
+        onModuleInit: () => void (starting = unit.start()),
+        onApplicationBootstrap: () => starting,
+        onApplicationShutdown: () => unit.close(),
+      };
+    },
     inject: [clientToken],
   };
   return {

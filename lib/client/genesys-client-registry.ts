@@ -28,7 +28,8 @@ interface Entry {
   lastUsedAt: number;
 }
 
-const KEY_SHAPE = /^[^\s]{1,200}$/;
+/** 1 to 200 characters, none a blank or a control character (keys appear in log contexts and health keys). */
+const KEY_SHAPE = /^[^\s\p{Cc}]{1,200}$/u;
 
 /**
  * Genesys clients created at run time, one per key (a tenant, an org): each is a complete client
@@ -48,6 +49,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   private readonly closing = new Set<GenesysClient>();
   private sweepTimer?: NodeJS.Timeout;
   private stopped = false;
+  private lastThrashWarningAt = Number.NEGATIVE_INFINITY;
   private readonly maxClients: number;
   private readonly idleTimeoutMs: number;
 
@@ -87,7 +89,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   async get(key: string, options?: Partial<GenesysAuthModuleOptions>): Promise<GenesysClient> {
     this.assertRunning();
     if (typeof key !== 'string' || !KEY_SHAPE.test(key)) {
-      throw new GenesysAuthError('invalid_options', 'GenesysClientRegistry: a key is 1 to 200 characters without blanks');
+      throw new GenesysAuthError('invalid_options', 'GenesysClientRegistry: a key is 1 to 200 characters without blanks or control characters');
     }
     const held = this.entries.get(key);
     if (options === undefined) {
@@ -104,12 +106,12 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     return this.add(key, config, fingerprint);
   }
 
-  /** Closes and forgets the client for `key` once its requests have finished. Resolves `false` when none was held. */
+  /** Forgets the client for `key` and closes it once its requests have finished. Resolves `false` when none was held. */
   async remove(key: string): Promise<boolean> {
     const entry = this.entries.get(key);
     if (!entry) return false;
     this.entries.delete(key);
-    await this.retire(entry.client);
+    await this.retire(entry.client, 'removed from the registry');
     return true;
   }
 
@@ -147,15 +149,15 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     const replaced = this.entries.get(key);
     if (replaced) {
       this.entries.delete(key);
-      void this.retire(replaced.client);
+      void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
     const client = new GenesysClient(key, config, this.context);
     this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
     while (this.entries.size > this.maxClients) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldestKey);
-      this.logger.debug(`Closing the least recently used Genesys client "${oldestKey}" (more than ${this.maxClients} held)`);
-      void this.retire(oldest.client);
+      this.onEvicted(oldestKey, oldest);
+      void this.retire(oldest.client, `evicted from the registry as least recently used (more than ${this.maxClients} clients)`);
     }
     this.scheduleSweep();
     return client;
@@ -169,10 +171,27 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   }
 
   /** Closes a client that is no longer handed out, after the requests it is serving. */
-  private async retire(client: GenesysClient): Promise<void> {
+  private async retire(client: GenesysClient, because: string): Promise<void> {
     this.closing.add(client);
-    await client.closeWhenIdle();
+    await client.closeWhenIdle(`the Genesys client "${client.name}" was ${because}; get it from the registry again`);
     this.closing.delete(client);
+  }
+
+  /**
+   * Evicting a client that was in use recently means maxClients is below the working set: every
+   * eviction costs a token request later. Said once a minute at most, at warn level.
+   */
+  private onEvicted(key: string, entry: Entry): void {
+    const now = this.context.clock.now();
+    const usedAgoMs = now - Math.max(entry.lastUsedAt, entry.client.http.lastActiveAt);
+    if (usedAgoMs < 60_000 && now - this.lastThrashWarningAt >= 60_000) {
+      this.lastThrashWarningAt = now;
+      this.logger.warn(
+        `Evicted the Genesys client "${key}", used ${usedAgoMs} ms ago: more tenants are active than maxClients (${this.maxClients}); each eviction costs a token request when the tenant comes back`,
+      );
+    } else {
+      this.logger.debug(`Evicted the least recently used Genesys client "${key}" (more than ${this.maxClients} held)`);
+    }
   }
 
   private scheduleSweep(): void {
@@ -192,7 +211,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       if (Math.max(entry.lastUsedAt, entry.client.http.lastActiveAt) > idleSince) continue;
       this.entries.delete(key);
       this.logger.debug(`Closing the Genesys client "${key}": unused for ${this.idleTimeoutMs} ms`);
-      void this.retire(entry.client);
+      void this.retire(entry.client, `closed by the registry after ${this.idleTimeoutMs} ms unused`);
     }
   }
 

@@ -4,7 +4,12 @@ import { GenesysAuthInterceptor } from '../genesys-auth.interceptor.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import { GenesysHttpService } from '../genesys-http.service.js';
 import { GenesysTokenService } from '../genesys-token.service.js';
+import { RateGate } from '../rate-limit/rate-gate.js';
 import { GenesysTokenClient } from '../token-client.js';
+import { SHUTDOWN_REASON } from '../token-slot.js';
+
+/** How long a client evicted from the registry stays usable for a caller that got it just before. */
+export const RETIRED_CLIENT_GRACE_MS = 1_000;
 
 /** What a client unit needs besides its configuration. */
 export interface GenesysClientContext {
@@ -21,6 +26,8 @@ export interface GenesysClientContext {
 export class GenesysClient {
   /** The client's token: cache, refresh, state and events. */
   readonly tokens: GenesysTokenService;
+  /** Paces this client's requests to its per-token budgets; absent when `rateLimit` is `false`. */
+  private readonly gate?: RateGate;
   /** The interceptor that signs this client's requests; attach it to an `HttpService` of your own with `attachTo`. */
   readonly interceptor: GenesysAuthInterceptor;
   /** An `HttpService` on this client's API origin, signed with this client's token. */
@@ -28,6 +35,7 @@ export class GenesysClient {
   /** @internal The clock its parts use. */
   readonly clock: Clock;
   private closed = false;
+  private recheckTimer?: NodeJS.Timeout;
 
   /** @internal Built by the module or the registry. */
   constructor(
@@ -43,8 +51,12 @@ export class GenesysClient {
       logContext,
       schedulerRegistry: context.schedulerRegistry,
     });
-    this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock);
+    this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock) : undefined;
+    this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate);
     this.http = new GenesysHttpService(config, this.interceptor, context.clock);
+    this.tokens.events$.subscribe((event) => {
+      if (event.type === 'rejected_by_api') this.scheduleRecheck(event.consecutiveApiRejections);
+    });
   }
 
   /** Secret-free facts about this client, for logs and health output. */
@@ -62,24 +74,52 @@ export class GenesysClient {
     return this.tokens.start();
   }
 
-  /** Stops timers, cancels token requests, drops the token and closes sockets at once. Idempotent. */
-  close(): void {
+  /**
+   * Stops timers, cancels token requests, drops the token and closes sockets at once. Idempotent.
+   * Callers that use the client afterwards get a `shutdown` error saying `because`.
+   */
+  close(because = SHUTDOWN_REASON): void {
     if (this.closed) return;
     this.closed = true;
-    this.tokens.close();
+    if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
+    this.gate?.close(because);
+    this.tokens.close(because);
     this.interceptor.close();
     this.http.close();
   }
 
   /**
-   * Closes once the requests in flight have finished, waiting at most as long as one token request
-   * and one API call may take; used when the registry evicts a client that may still be serving callers.
-   * A caller that got this client just before must still be able to start its request: closing waits
-   * one turn of the event loop first.
+   * While the API refuses fresh tokens, asks it again now and then (`HEAD /api/v2/tokens/me`, which
+   * renews the token when allowed), so that the state recovers without traffic: a readiness probe
+   * that took the app out of service would otherwise never see it come back. The interval doubles
+   * with each refused token, from `unauthorizedRenewalIntervalMs` up to 5 minutes.
    */
-  async closeWhenIdle(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve));
-    await this.http.whenIdle(this.config.tokenRequestTimeoutMs + (this.config.apiRequestTimeoutMs || 30_000));
-    this.close();
+  private scheduleRecheck(refusedInARow: number): void {
+    if (this.closed) return;
+    if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
+    const intervalMs = Math.max(this.config.unauthorizedRenewalIntervalMs, 1_000);
+    const delayMs = Math.min(intervalMs * 2 ** Math.min(refusedInARow - 1, 20), 300_000);
+    this.recheckTimer = this.clock.setTimeout(() => {
+      this.recheckTimer = undefined;
+      if (this.closed || !this.tokens.refusingFreshTokens) return;
+      this.http.axiosRef.head('/api/v2/tokens/me').catch(() => undefined); // the outcome shows in the token state
+    }, delayMs);
+  }
+
+  /**
+   * Closes once the client has had no request for {@link RETIRED_CLIENT_GRACE_MS} and none is in
+   * flight, waiting at most as long as one token request and one API call may take after that; used
+   * when the registry retires a client (evicted, idle, replaced, removed) that a caller may still hold.
+   */
+  async closeWhenIdle(because: string): Promise<void> {
+    const retiredAt = this.clock.now();
+    const limit = retiredAt + RETIRED_CLIENT_GRACE_MS + this.config.tokenRequestTimeoutMs + (this.config.apiRequestTimeoutMs || 30_000);
+    for (;;) {
+      const quietFor = this.clock.now() - Math.max(retiredAt, this.http.lastActiveAt);
+      if (quietFor >= RETIRED_CLIENT_GRACE_MS || this.clock.now() >= limit) break;
+      await new Promise((resolve) => setTimeout(resolve, RETIRED_CLIENT_GRACE_MS - quietFor).unref());
+      await this.http.whenIdle(Math.max(0, limit - this.clock.now()));
+    }
+    this.close(because);
   }
 }

@@ -27,12 +27,40 @@ export interface GenesysTokenRetryOptions {
   readonly maxDelayMs?: number;
 }
 
-/** Retrying Platform API calls answered with `429 Too Many Requests`. */
+/**
+ * Retrying Platform API calls answered with `429 Too Many Requests`.
+ * @deprecated Since 0.2.0 `rateLimit` paces requests and every 429 is replayed after its cool-down
+ * within `rateLimit.maxWaitMs`; these fields still cap the replays and the `Retry-After` honoured.
+ */
 export interface GenesysRateLimitRetryOptions {
-  /** Retries per request after a 429. Default `2`; `0` turns retrying off. */
+  /** Replays per request after a 429. Default `5`; `0` hands every 429 to the caller. */
   readonly maxRetries?: number;
-  /** A 429 whose `Retry-After` asks for longer than this (milliseconds) goes back to the caller at once. Default `10000`. */
+  /** A 429 whose `Retry-After` asks for longer than this (milliseconds) goes back to the caller at once. Default: `rateLimit.maxWaitMs`. */
   readonly maxDelayMs?: number;
+}
+
+/**
+ * Pacing Platform API calls to Genesys' per-token rate limit (300 requests a minute per
+ * client-credentials token, raisable by a support case). Every field has a default.
+ */
+export interface GenesysRateLimitOptions {
+  /** Requests one token may send in any `windowMs`. Default `300`. */
+  readonly requestsPerToken?: number;
+  /** The window, in milliseconds. Default `60000`. */
+  readonly windowMs?: number;
+  /**
+   * Longest a caller waits, in all, for budget or for a 429 cool-down before getting a
+   * `GenesysAuthError('throttled')` (the request is then never sent). Default `60000`.
+   */
+  readonly maxWaitMs?: number;
+  /** Most requests waiting at once; beyond it a request fails at once with `throttled`. Default `10000`. */
+  readonly maxQueued?: number;
+}
+
+/** Several tokens of the same client, each with its own rate budget. */
+export interface GenesysTokenPoolOptions {
+  /** Tokens held at most; more are fetched (one at a time) only when traffic needs their budget. Default `1`, at most `50`. */
+  readonly size?: number;
 }
 
 /** Options of {@link GenesysAuthModule}. Only `clientId` and `clientSecret` are required. */
@@ -80,6 +108,13 @@ export interface GenesysAuthModuleOptions {
   readonly refresh?: GenesysTokenRefreshOptions;
   /** How failed token requests are retried. */
   readonly retry?: GenesysTokenRetryOptions;
-  /** Retrying Platform API calls answered with 429. */
+  /**
+   * Pace requests to the per-token limit (a sliding count per token, FIFO waiting, cool-downs after
+   * 429). `false` turns pacing off; 429s are still replayed after `Retry-After`.
+   */
+  readonly rateLimit?: GenesysRateLimitOptions | false;
+  /** Hold several tokens of this client, each with its own 300-a-minute budget. */
+  readonly tokenPool?: GenesysTokenPoolOptions;
+  /** @deprecated Use `rateLimit`; see {@link GenesysRateLimitRetryOptions}. */
   readonly rateLimitRetry?: GenesysRateLimitRetryOptions;
 }

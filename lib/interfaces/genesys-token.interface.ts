@@ -22,6 +22,18 @@ export interface GenesysToken {
  */
 export type GenesysTokenStatus = 'no_token' | 'valid' | 'refreshing' | 'failing' | 'rejected_by_api' | 'stopped';
 
+/** How the tokens of a pool stand. */
+export interface GenesysTokenPoolState {
+  /** Tokens the pool may hold (`tokenPool.size`). */
+  readonly size: number;
+  /** Tokens held (fetched and not dropped), valid or not. */
+  readonly held: number;
+  /** Tokens that may be handed out now. */
+  readonly valid: number;
+  /** Tokens kept out of use after the API answered 429, until their `Retry-After` has passed. */
+  readonly coolingDown: number;
+}
+
 /** A snapshot of the token service for observers such as health checks. Holds no secret. */
 export interface GenesysTokenState {
   readonly status: GenesysTokenStatus;
@@ -37,18 +49,28 @@ export interface GenesysTokenState {
   readonly consecutiveFailures: number;
   /** Fresh tokens the API refused with 401 in a row, since it last accepted one. */
   readonly consecutiveApiRejections: number;
+  /** The token pool (`tokenPool.size`); the other fields describe its first token. */
+  readonly pool: GenesysTokenPoolState;
   /** The last failure since the last success. */
   readonly lastError?: GenesysAuthError;
 }
 
 /** Emitted by `GenesysTokenService.events$` after every refresh attempt sequence, and when the API refuses a fresh token. */
 export type GenesysTokenEvent =
-  | { readonly type: 'refreshed'; readonly at: Date; readonly expiresAt: Date }
+  | {
+      readonly type: 'refreshed';
+      readonly at: Date;
+      readonly expiresAt: Date;
+      /** Which token of the pool (`tokenPool.size`) was refreshed; `0` without a pool. */
+      readonly slot: number;
+    }
   | {
       readonly type: 'refresh_failed';
       readonly at: Date;
       readonly error: GenesysAuthError;
       readonly consecutiveFailures: number;
+      /** Which token of the pool failed to refresh; `0` without a pool. */
+      readonly slot: number;
       /** When the service will try again on its own; absent when it won't (e.g. bad credentials). */
       readonly nextAttemptAt?: Date;
     }

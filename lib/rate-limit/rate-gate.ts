@@ -1,0 +1,221 @@
+import type { Subscription } from 'rxjs';
+import type { Clock } from '../clock.js';
+import { GenesysAuthError } from '../errors.js';
+import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
+import type { GenesysTokenService } from '../genesys-token.service.js';
+import { SlidingWindowBudget } from './sliding-window-budget.js';
+
+interface Waiter {
+  readonly resolve: (accessToken: string) => void;
+  readonly reject: (error: GenesysAuthError) => void;
+  readonly since: number;
+  readonly timer: NodeJS.Timeout;
+  /** Removes the waiter's abort listener, if it has one. */
+  stopListening?: () => void;
+  settled: boolean;
+}
+
+/** A budget and the token it counts for: a new token (after a refresh or a 401) starts afresh, as Genesys counts per token. */
+interface SlotBudget {
+  accessToken: string;
+  budget: SlidingWindowBudget;
+}
+
+/**
+ * Requests are counted over `windowMs` plus this share of it (at most 1 s), so that network jitter
+ * between the client's clock and Genesys' windows cannot push a window over the limit.
+ */
+const JITTER_SHARE = 1 / 50;
+
+/**
+ * Paces one client's API requests to its per-token budgets: picks the token of the pool with the
+ * most budget left, and when none has any (or all are cooling down after a 429), makes callers wait
+ * in FIFO order, each at most `maxWaitMs`, at most `maxQueued` of them.
+ */
+export class RateGate {
+  private readonly budgets: (SlotBudget | undefined)[] = [];
+  private readonly waiters: Waiter[] = [];
+  private head = 0;
+  private queued = 0;
+  private wakeTimer?: NodeJS.Timeout;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private readonly windowMs: number;
+  private readonly subscription: Subscription;
+  private stopped = false;
+
+  constructor(
+    private readonly limits: Required<GenesysRateLimitOptions>,
+    private readonly tokens: GenesysTokenService,
+    private readonly clock: Clock,
+  ) {
+    this.windowMs = limits.windowMs + Math.min(1_000, Math.ceil(limits.windowMs * JITTER_SHARE));
+    this.subscription = tokens.events$.subscribe((event) => {
+      if (event.type === 'refreshed') this.drain();
+    });
+  }
+
+  /** Requests waiting for budget now. */
+  get waiting(): number {
+    return this.queued;
+  }
+
+  /** Takes budget on the best token at once, without waiting; `undefined` when the caller must wait (or others already do). */
+  tryTake(): string | undefined {
+    return this.queued === 0 ? this.take(this.clock.now()) : undefined;
+  }
+
+  /**
+   * A token with budget for one request, waiting in line for one if needed, until `deadline` (epoch ms)
+   * or until `signal` aborts (the waiter then leaves the line without using budget).
+   * @throws GenesysAuthError `throttled` when the deadline passes or the line is full; the token
+   * service's error when no token can be had at all.
+   */
+  async acquire(deadline: number, signal?: AbortSignal): Promise<string> {
+    const taken = this.tryTake();
+    if (taken) return taken;
+    if (this.tokens.pool.every((slot) => !slot.usableToken())) {
+      await this.tokens.getToken(); // nothing to wait for yet: fetch the first token (shared with other callers)
+      return this.acquire(deadline, signal);
+    }
+    const now = this.clock.now();
+    if (this.queued >= this.limits.maxQueued) {
+      throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
+    }
+    if (deadline <= now) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
+    return new Promise<string>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        since: now,
+        settled: false,
+        timer: this.clock.setTimeout(() => this.expire(waiter), deadline - now),
+      };
+      if (signal) {
+        const onAbort = () => this.settle(waiter, this.throttled('the caller aborted the request while it waited'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        waiter.stopListening = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.waiters.push(waiter);
+      this.queued++;
+      this.tokens.fillPool(); // another token of the pool brings another budget
+      this.scheduleWake(now);
+    });
+  }
+
+  /** Rejects every waiting caller with a `shutdown` error saying `because`, and stops. */
+  close(because: string): void {
+    this.stopped = true;
+    this.subscription.unsubscribe();
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    const shutdown = new GenesysAuthError('shutdown', `Genesys API request not sent: ${because}`);
+    for (let index = this.head; index < this.waiters.length; index++) this.settle(this.waiters[index], shutdown);
+    this.waiters.length = 0;
+    this.head = 0;
+  }
+
+  /** Serves waiters in order while some token has budget; then sleeps until the next budget or cool-down frees up. */
+  private drain(): void {
+    if (this.stopped) return;
+    const now = this.clock.now();
+    while (this.queued > 0) {
+      const waiter = this.waiters[this.head];
+      if (waiter.settled) {
+        this.dequeue();
+        continue;
+      }
+      const accessToken = this.take(now);
+      if (!accessToken) break;
+      this.dequeue();
+      this.settle(waiter, accessToken);
+    }
+    if (this.queued > 0) {
+      this.tokens.fillPool();
+      this.scheduleWake(now);
+    }
+  }
+
+  private take(now: number): string | undefined {
+    let best: { accessToken: string; budget: SlidingWindowBudget } | undefined;
+    let bestRemaining = 0;
+    this.tokens.pool.forEach((slot, index) => {
+      const token = slot.usableToken();
+      if (!token || slot.coolDownEndsAt > now) return;
+      const budget = this.budgetOf(index, token.accessToken);
+      const remaining = budget.remaining(now);
+      if (remaining > bestRemaining) {
+        best = { accessToken: token.accessToken, budget };
+        bestRemaining = remaining;
+      }
+    });
+    if (!best) return undefined;
+    const { accessToken, budget } = best;
+    budget.take(now);
+    return accessToken;
+  }
+
+  private budgetOf(index: number, accessToken: string): SlidingWindowBudget {
+    let slotBudget = this.budgets[index];
+    if (slotBudget?.accessToken !== accessToken) {
+      slotBudget = { accessToken, budget: new SlidingWindowBudget(this.limits.requestsPerToken, this.windowMs) };
+      this.budgets[index] = slotBudget;
+    }
+    return slotBudget.budget;
+  }
+
+  /** When a held token next has budget and is not cooling down; infinity when no token is held (a refresh will wake us). */
+  private nextFreeAt(now: number): number {
+    let next = Number.POSITIVE_INFINITY;
+    this.tokens.pool.forEach((slot, index) => {
+      const token = slot.usableToken();
+      if (token) next = Math.min(next, Math.max(slot.coolDownEndsAt, this.budgetOf(index, token.accessToken).nextFreeAt(now)));
+    });
+    return next;
+  }
+
+  private scheduleWake(now: number): void {
+    const at = this.nextFreeAt(now);
+    if (at === Number.POSITIVE_INFINITY || (this.wakeTimer && this.wakeAt <= at)) return;
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = this.clock.setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.wakeAt = Number.POSITIVE_INFINITY;
+      this.drain();
+    }, at - now);
+  }
+
+  private expire(waiter: Waiter): void {
+    if (waiter.settled) return;
+    const waitedMs = this.clock.now() - waiter.since;
+    const cooling = this.tokens.getState().pool.coolingDown;
+    const why = cooling > 0 ? `${cooling} of ${this.tokens.pool.length} tokens cooling down after a 429, the others out of budget` : 'every token out of budget';
+    this.settle(
+      waiter,
+      this.throttled(
+        `waited ${waitedMs} ms for rate budget (${why}: ${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token), the limit set by rateLimit.maxWaitMs`,
+      ),
+    );
+  }
+
+  private settle(waiter: Waiter, outcome: string | GenesysAuthError): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
+    this.queued--;
+    this.clock.clearTimeout(waiter.timer);
+    waiter.stopListening?.();
+    if (typeof outcome === 'string') waiter.resolve(outcome);
+    else waiter.reject(outcome);
+  }
+
+  private dequeue(): void {
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.waiters.length) {
+      this.waiters.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private throttled(why: string): GenesysAuthError {
+    return new GenesysAuthError('throttled', `Genesys API request not sent: ${why}`);
+  }
+}

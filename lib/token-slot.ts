@@ -1,0 +1,333 @@
+import type { Logger } from '@nestjs/common';
+import type { SchedulerRegistry } from '@nestjs/schedule';
+import type { Clock } from './clock.js';
+import { GenesysAuthError } from './errors.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { GenesysToken, GenesysTokenEvent } from './interfaces/genesys-token.interface.js';
+import type { GenesysTokenClient, GrantedToken } from './token-client.js';
+
+/** A held token with the moments that govern it. */
+export interface HeldToken {
+  readonly token: GenesysToken;
+  /** Handed out only before this instant (expiry less the safety margin). */
+  readonly usableUntil: number;
+  /** The scheduled refresh runs at this instant. */
+  readonly refreshAt: number;
+}
+
+/** Scheduled refreshes never come closer together than this, whatever lifetime the server grants. */
+export const MIN_REFRESH_DELAY_MS = 1000;
+
+/** What a slot shares with its pool. */
+export interface TokenSlotContext {
+  /** Position in the pool, 0 for the first (and usually only) slot. */
+  readonly index: number;
+  /** Pool size: log lines name the slot only when there are several. */
+  readonly poolSize: number;
+  readonly logger: Logger;
+  /** Name of the refresh timer in SchedulerRegistry. */
+  readonly timerName: string;
+  readonly schedulerRegistry?: SchedulerRegistry;
+  readonly emit: (event: GenesysTokenEvent) => void;
+}
+
+/** A secret-free snapshot of one slot. */
+export interface TokenSlotState {
+  readonly fetching: boolean;
+  readonly hasValidToken: boolean;
+  readonly expiresAt?: Date;
+  readonly lastRefreshAt?: Date;
+  readonly nextRefreshAt?: Date;
+  readonly consecutiveFailures: number;
+  readonly lastError?: GenesysAuthError;
+}
+
+/**
+ * One token of a client and its whole lifecycle: cache, single flight, scheduled refresh, backoff,
+ * fail-fast after failures, and a cool-down after the API answered 429. The token service holds one
+ * slot per token of its pool.
+ */
+export class TokenSlot {
+  private readonly pendingSleeps = new Set<{ timer: NodeJS.Timeout; wake: (error: GenesysAuthError) => void }>();
+  private held?: HeldToken;
+  private inFlight?: { promise: Promise<HeldToken>; abort: AbortController };
+  private refreshTimer?: NodeJS.Timeout;
+  private nextRefreshAt?: number;
+  private consecutiveFailures = 0;
+  private lastError?: GenesysAuthError;
+  private lastRefreshAt?: Date;
+  /** After a failed refresh, callers without a usable token get the last error until then instead of a new request. */
+  private failFastUntil = 0;
+  /** The API answered 429 on this slot's token: it is not used before this instant. */
+  private coolingUntil = 0;
+  private stopped = false;
+  /** Why the slot was closed, for the error callers get afterwards. */
+  private closedBecause = SHUTDOWN_REASON;
+  private readonly label: string;
+
+  constructor(
+    private readonly config: ResolvedGenesysAuthConfig,
+    private readonly client: GenesysTokenClient,
+    private readonly clock: Clock,
+    private readonly context: TokenSlotContext,
+  ) {
+    this.label = context.poolSize > 1 ? `token slot ${context.index}: ` : '';
+  }
+
+  /**
+   * The slot's token, fetching one first if none is usable. Concurrent callers share one request.
+   * @throws GenesysAuthError when no token can be had (bad credentials, outage, shutdown).
+   */
+  async getToken(): Promise<GenesysToken> {
+    this.assertRunning();
+    const usable = this.usableToken();
+    if (usable) return usable;
+    if (this.inFlight) return (await this.inFlight.promise).token;
+    if (this.lastError && this.clock.now() < this.failFastUntil) throw this.lastError;
+    return (await this.startRefresh()).token;
+  }
+
+  /** Fetches a new token now, even if the held one is still good; joins a refresh already in flight. */
+  async refresh(): Promise<GenesysToken> {
+    this.assertRunning();
+    return (await (this.inFlight?.promise ?? this.startRefresh())).token;
+  }
+
+  /** The held token while it may be handed out: not stopped, and before its safety margin. */
+  usableToken(): GenesysToken | undefined {
+    return !this.stopped && this.held && this.clock.now() < this.held.usableUntil ? this.held.token : undefined;
+  }
+
+  /** The held token, usable or not (for telling which slot a refused token came from). */
+  get heldToken(): GenesysToken | undefined {
+    return this.held?.token;
+  }
+
+  /** Whether a token request of this slot is in flight. */
+  get fetching(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** Whether a fetch now would only return the last error (bad credentials, or backing off after failures). */
+  failingFast(now: number): boolean {
+    return this.lastError !== undefined && now < this.failFastUntil;
+  }
+
+  /** Drops the held token: the next caller fetches a new one. */
+  drop(): void {
+    this.held = undefined;
+  }
+
+  /** Keeps the slot's token out of use until `until` (epoch ms), after a 429. */
+  coolDown(until: number): void {
+    this.coolingUntil = Math.max(this.coolingUntil, until);
+  }
+
+  /** When the slot's cool-down ends; in the past when it is not cooling down. */
+  get coolDownEndsAt(): number {
+    return this.coolingUntil;
+  }
+
+  /** A secret-free snapshot. */
+  state(): TokenSlotState {
+    return {
+      fetching: this.inFlight !== undefined,
+      hasValidToken: this.usableToken() !== undefined,
+      expiresAt: this.held?.token.expiresAt,
+      lastRefreshAt: this.lastRefreshAt,
+      nextRefreshAt: this.nextRefreshAt === undefined ? undefined : new Date(this.nextRefreshAt),
+      consecutiveFailures: this.consecutiveFailures,
+      lastError: this.lastError,
+    };
+  }
+
+  /** Stops timers, cancels the in-flight request; waiting callers get a `shutdown` error saying `because`. */
+  close(because = SHUTDOWN_REASON): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.closedBecause = because;
+    this.clearRefreshTimer();
+    const shutdown = shutdownError(because);
+    for (const sleep of this.pendingSleeps) {
+      this.clock.clearTimeout(sleep.timer);
+      sleep.wake(shutdown);
+    }
+    this.pendingSleeps.clear();
+    this.inFlight?.abort.abort();
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw shutdownError(this.closedBecause);
+  }
+
+  /** Starts a token request (with retries up to `maxAttempts`) that concurrent callers can join. */
+  startRefresh(maxAttempts = this.config.retry.maxAttempts): Promise<HeldToken> {
+    const abort = new AbortController();
+    const settle = () => {
+      if (this.inFlight?.abort === abort) this.inFlight = undefined;
+    };
+    // Outcomes are recorded after the request is no longer in flight, so an event handler that calls refresh() starts a new one.
+    const promise = this.fetchWithRetry(abort.signal, maxAttempts).then(
+      (held) => {
+        settle();
+        this.onRefreshed(held);
+        return held;
+      },
+      (error: unknown) => {
+        settle();
+        // Only GenesysAuthErrors are expected here; anything else is reported without its (unvetted) message.
+        const failure = error instanceof GenesysAuthError ? error : new GenesysAuthError('unavailable', 'Genesys token request failed unexpectedly');
+        this.onRefreshFailed(failure);
+        throw failure;
+      },
+    );
+    this.inFlight = { promise, abort };
+    return promise;
+  }
+
+  private async fetchWithRetry(signal: AbortSignal, maxAttempts: number): Promise<HeldToken> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const requestedAt = this.clock.now();
+        const granted = await this.client.requestToken(signal);
+        if (this.stopped) throw shutdownError(this.closedBecause);
+        return this.dated(granted, requestedAt);
+      } catch (error) {
+        const failure = error as GenesysAuthError;
+        if (!failure.retryable || attempt >= maxAttempts || this.stopped) throw failure;
+        await this.sleep(this.backoffDelay(attempt, failure.retryAfterMs));
+      }
+    }
+  }
+
+  /**
+   * Dates a granted token. Its lifetime counts from when it was requested, not from when the answer
+   * was read, so a stalled event loop cannot make an expired token look valid; a token already past
+   * its usable life on arrival is refused (as a timeout, retried with backoff).
+   */
+  private dated(granted: GrantedToken, requestedAt: number): HeldToken {
+    const { lifetimeMs } = granted;
+    const now = this.clock.now();
+    const expiresAt = requestedAt + lifetimeMs;
+    const usableUntil = expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10);
+    if (now >= usableUntil) {
+      throw new GenesysAuthError(
+        'timeout',
+        `Genesys token arrived ${now - requestedAt} ms after it was requested, past its usable lifetime of ${Math.round(usableUntil - requestedAt)} ms (a stalled event loop or a very slow answer)`,
+      );
+    }
+    const refreshDelay = lifetimeMs * (this.config.refresh.atLifetimeFraction - Math.random() * this.config.refresh.jitterFraction);
+    return {
+      token: {
+        accessToken: granted.accessToken,
+        tokenType: granted.tokenType,
+        obtainedAt: new Date(now),
+        expiresAt: new Date(expiresAt),
+        ...(granted.scope === undefined ? {} : { scope: granted.scope }),
+      },
+      usableUntil,
+      refreshAt: Math.max(now + MIN_REFRESH_DELAY_MS, requestedAt + refreshDelay),
+    };
+  }
+
+  /** Exponential backoff with equal jitter; a server's `Retry-After` wins, both capped at `retry.maxDelayMs`. */
+  private backoffDelay(failures: number, retryAfterMs?: number): number {
+    const { initialDelayMs, maxDelayMs } = this.config.retry;
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, maxDelayMs);
+    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures - 1, 30));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const sleep = {
+        // Kept alive on purpose: callers may be waiting for this token (e.g. before listen()), and an
+        // unref'd timer would let Node exit silently under them. Bounded by retry.maxDelayMs; cleared on shutdown.
+        timer: this.clock.setTimeout(
+          () => {
+            this.pendingSleeps.delete(sleep);
+            resolve();
+          },
+          delayMs,
+          { keepAlive: true },
+        ),
+        wake: reject,
+      };
+      this.pendingSleeps.add(sleep);
+    });
+  }
+
+  private onRefreshed(held: HeldToken): void {
+    this.held = held;
+    this.coolingUntil = 0; // a cool-down is the refused token's; Genesys counts each token on its own
+    this.consecutiveFailures = 0;
+    this.lastError = undefined;
+    this.failFastUntil = 0;
+    this.lastRefreshAt = held.token.obtainedAt;
+    this.scheduleRefresh(held.refreshAt);
+    this.context.logger.debug(`${this.label}Genesys token obtained; expires at ${held.token.expiresAt.toISOString()}, refresh at ${new Date(held.refreshAt).toISOString()}`);
+    this.context.emit({ type: 'refreshed', at: held.token.obtainedAt, expiresAt: held.token.expiresAt, slot: this.context.index });
+  }
+
+  private onRefreshFailed(error: GenesysAuthError): void {
+    if (this.stopped || error.code === 'shutdown') return;
+    this.consecutiveFailures++;
+    this.lastError = error;
+    const now = this.clock.now();
+    const retryIn = error.retryable
+      ? this.backoffDelay(this.consecutiveFailures, error.retryAfterMs)
+      : this.config.retry.maxDelayMs;
+    this.failFastUntil = now + retryIn;
+    if (error.retryable) {
+      this.scheduleRefresh(now + retryIn);
+      this.context.logger.warn(`${this.label}${error.message}; retrying in ${Math.round(retryIn)} ms (failure ${this.consecutiveFailures} in a row)`);
+    } else {
+      // Credentials will not fix themselves: no background retries, callers get this error until retry.maxDelayMs passes.
+      this.clearRefreshTimer();
+      this.context.logger.error(`${this.label}${error.message}; not retrying on its own`);
+    }
+    this.context.emit({
+      type: 'refresh_failed',
+      at: new Date(now),
+      error,
+      consecutiveFailures: this.consecutiveFailures,
+      slot: this.context.index,
+      ...(error.retryable ? { nextAttemptAt: new Date(now + retryIn) } : {}),
+    });
+  }
+
+  private scheduleRefresh(at: number): void {
+    this.clearRefreshTimer();
+    if (this.stopped) return;
+    this.nextRefreshAt = at;
+    const timer = this.clock.setTimeout(() => {
+      this.removeFromRegistry();
+      this.refreshTimer = undefined;
+      this.nextRefreshAt = undefined;
+      if (!this.inFlight && !this.stopped) this.startRefresh().catch(() => undefined); // outcome is recorded and logged
+    }, at - this.clock.now());
+    this.refreshTimer = timer;
+    this.context.schedulerRegistry?.addTimeout(this.context.timerName, timer);
+  }
+
+  private clearRefreshTimer(): void {
+    if (this.refreshTimer) this.clock.clearTimeout(this.refreshTimer);
+    this.removeFromRegistry();
+    this.refreshTimer = undefined;
+    this.nextRefreshAt = undefined;
+  }
+
+  private removeFromRegistry(): void {
+    // ScheduleModule may already have cleared its timeouts during shutdown.
+    const { schedulerRegistry, timerName } = this.context;
+    if (schedulerRegistry?.doesExist('timeout', timerName)) schedulerRegistry.deleteTimeout(timerName);
+  }
+}
+
+/** Why a client is closed, unless the registry says otherwise. */
+export const SHUTDOWN_REASON = 'the application is shutting down';
+
+/** The error callers get once a client is closed. */
+export function shutdownError(because = SHUTDOWN_REASON): GenesysAuthError {
+  return new GenesysAuthError('shutdown', `Genesys token unavailable: ${because}`);
+}

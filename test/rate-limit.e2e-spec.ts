@@ -1,0 +1,189 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { isAxiosError } from 'axios';
+import { GenesysAuthError, GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import type { GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+
+const BUDGET = 20;
+const WINDOW_MS = 1_000;
+/** Genesys' per-token limit, sped up: 20 requests per token per second, enforced by the emulator and paced by the library. */
+const LIMITS = { requestsPerToken: BUDGET, windowMs: WINDOW_MS };
+const ORG_ME = '/api/v2/organizations/me';
+
+interface LoadOutcome {
+  ok: number;
+  status429: number;
+  otherFailures: unknown[];
+  /**
+   * Requests completed per second while saturated: from the first request of the second window to the
+   * first request of the last window (`perWindow` requests each), i.e. over whole windows only.
+   */
+  sustainedPerSecond: number;
+}
+
+/** Offers `perSecond` requests a second for `seconds`, each through `genesys`, and waits for all of them. */
+async function offerLoad(genesys: GenesysHttpService, perSecond: number, seconds: number, perWindow: number): Promise<LoadOutcome> {
+  const outcome: LoadOutcome = { ok: 0, status429: 0, otherFailures: [], sustainedPerSecond: 0 };
+  const doneAt: number[] = [];
+  const calls: Promise<void>[] = [];
+  for (let index = 0; index < perSecond * seconds; index++) {
+    calls.push(
+      genesys.axiosRef.get(ORG_ME).then(
+        () => {
+          outcome.ok++;
+          doneAt.push(Date.now());
+        },
+        (error: unknown) => {
+          if (isAxiosError(error) && error.response?.status === 429) outcome.status429++;
+          else outcome.otherFailures.push(error);
+        },
+      ),
+    );
+    await sleep(1_000 / perSecond);
+  }
+  await Promise.all(calls);
+  doneAt.sort((a, b) => a - b);
+  const total = doneAt.length;
+  outcome.sustainedPerSecond = (total - 2 * perWindow) / ((doneAt[total - perWindow] - doneAt[perWindow]) / 1_000);
+  return outcome;
+}
+
+describe('rate limits', () => {
+  let running: EmulatedApp | undefined;
+  afterEach(async () => {
+    await running?.close();
+    running = undefined;
+  });
+
+  const start = async (options: Partial<GenesysAuthModuleOptions> = {}, emulator: GenesysCloudEmulatorOptions = { apiRateLimit: LIMITS }) => {
+    running = await startEmulatedApp({ rateLimit: { ...LIMITS, maxWaitMs: 30_000 }, ...options }, emulator);
+    return { genesys: running.app.get(GenesysHttpService), tokens: running.app.get(GenesysTokenService), emulator: running.emulator };
+  };
+
+  it('paces twice the budget without a single 429, sent or seen, at 95 % of the budget or more', async () => {
+    const { genesys, emulator } = await start();
+
+    const outcome = await offerLoad(genesys, 2 * BUDGET, 3, BUDGET);
+
+    expect(outcome).toMatchObject({ ok: 2 * BUDGET * 3, status429: 0, otherFailures: [] });
+    expect(emulator.stats.rateLimited).toBe(0);
+    expect(outcome.sustainedPerSecond).toBeGreaterThanOrEqual(0.95 * BUDGET);
+    expect(emulator.stats.tokenRequests).toBe(1);
+  }, 30_000);
+
+  it('spreads requests over a pool of 4 tokens for about 4 times the throughput, still without 429s', async () => {
+    const { genesys, emulator, tokens } = await start({ tokenPool: { size: 4 } });
+
+    const outcome = await offerLoad(genesys, 8 * BUDGET, 2, 4 * BUDGET);
+
+    expect(outcome).toMatchObject({ ok: 8 * BUDGET * 2, status429: 0, otherFailures: [] });
+    expect(emulator.stats.rateLimited).toBe(0);
+    expect(outcome.sustainedPerSecond).toBeGreaterThanOrEqual(3.5 * BUDGET);
+    expect(emulator.stats.tokenRequests).toBe(4);
+    expect(tokens.getState().pool).toEqual({ size: 4, held: 4, valid: 4, coolingDown: 0 });
+  }, 30_000);
+
+  it('cools a token down after a 429 on one route, replays that request after Retry-After, and keeps other routes flowing on another token', async () => {
+    const { genesys, emulator, tokens } = await start({ tokenPool: { size: 2 } });
+    await genesys.axiosRef.get(ORG_ME);
+    emulator.rateLimitRoute('GET /api/v2/routing/queues', { retryAfterSeconds: 2, times: 1 });
+    const started = Date.now();
+
+    const limited = genesys.axiosRef.get('/api/v2/routing/queues').then(() => Date.now() - started);
+    await sleep(100);
+    expect(tokens.getState().pool.coolingDown).toBe(1);
+    const others = await Promise.all(Array.from({ length: 10 }, () => genesys.axiosRef.get(ORG_ME).then(() => Date.now() - started)));
+
+    expect(Math.max(...others)).toBeLessThan(1_000);
+    expect(await limited).toBeGreaterThanOrEqual(2_000);
+    expect(emulator.stats.rateLimited).toBe(1);
+  }, 15_000);
+
+  it('makes every request on a token wait out its cool-down instead of collecting 429s of their own', async () => {
+    const { genesys, emulator } = await start();
+    await genesys.axiosRef.get(ORG_ME);
+    emulator.rateLimitApi(1, 1);
+    const started = Date.now();
+
+    const first = genesys.axiosRef.get(ORG_ME);
+    await sleep(50);
+    await Promise.all([first, ...Array.from({ length: 5 }, () => genesys.axiosRef.get(ORG_ME))]);
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    expect(emulator.stats.rateLimited).toBe(1);
+  });
+
+  it('replays a 429 without Retry-After after a bounded backoff', async () => {
+    const { genesys, emulator } = await start();
+    emulator.inject('api', { status: 429, body: { code: 'too.many.requests', status: 429 } }, 1);
+    const started = Date.now();
+
+    await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('hands back a 429 whose Retry-After would exceed maxWaitMs at once, and cools the token down', async () => {
+    const { genesys, emulator, tokens } = await start({ rateLimit: { ...LIMITS, maxWaitMs: 1_000 } });
+    emulator.rateLimitApi(5, 1);
+    const started = Date.now();
+
+    const error = await genesys.axiosRef.get(ORG_ME).catch((e: unknown) => e);
+
+    expect(isAxiosError(error) && error.response?.status).toBe(429);
+    expect(isAxiosError(error) && error.message).toContain('would exceed rateLimit.maxWaitMs');
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(tokens.getState().pool.coolingDown).toBe(1);
+  });
+
+  it('fails a request that waited maxWaitMs for budget with throttled, and never sends it', async () => {
+    const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 2, windowMs: 10_000, maxWaitMs: 300 } }, { apiRateLimit: false });
+    await Promise.all([genesys.axiosRef.get(ORG_ME), genesys.axiosRef.get(ORG_ME)]);
+    const started = Date.now();
+
+    const error = await genesys.axiosRef.get(ORG_ME).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(GenesysAuthError);
+    expect(error).toMatchObject({ code: 'throttled', message: expect.stringMatching(/not sent: waited \d+ ms for rate budget .*rateLimit.maxWaitMs/) });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(emulator.stats.apiRequests).toBe(2);
+  });
+
+  it('fails fast with throttled once maxQueued requests are waiting', async () => {
+    const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 10_000, maxWaitMs: 500, maxQueued: 1 } }, { apiRateLimit: false });
+    await genesys.axiosRef.get(ORG_ME);
+    const queued = genesys.axiosRef.get(ORG_ME).catch((e: unknown) => e);
+    await sleep(20);
+    const started = Date.now();
+
+    const error = await genesys.axiosRef.get(ORG_ME).catch((e: unknown) => e);
+
+    expect(error).toMatchObject({ code: 'throttled', message: expect.stringContaining('rateLimit.maxQueued (1)') });
+    expect(Date.now() - started).toBeLessThan(100);
+    expect(await queued).toMatchObject({ code: 'throttled' });
+    expect(emulator.stats.apiRequests).toBe(1);
+  });
+
+  it('gives a token renewed after a 401 a fresh budget', async () => {
+    const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 3, windowMs: 10_000, maxWaitMs: 5_000 }, unauthorizedRenewalIntervalMs: 0 }, { apiRateLimit: false });
+    await Promise.all([genesys.axiosRef.get(ORG_ME), genesys.axiosRef.get(ORG_ME)]);
+    emulator.revokeAllTokens();
+    const started = Date.now();
+
+    await genesys.axiosRef.get(ORG_ME); // the old token's third request gets 401; the replay is the new token's first
+    await Promise.all([genesys.axiosRef.get(ORG_ME), genesys.axiosRef.get(ORG_ME)]); // its second and third
+
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(emulator.stats.tokenRequests).toBe(2);
+  });
+
+  it('replaces a pool token the API refused without touching the others', async () => {
+    const { genesys, tokens } = await start({ tokenPool: { size: 2 }, rateLimit: { requestsPerToken: 1, windowMs: 10_000, maxWaitMs: 5_000 }, unauthorizedRenewalIntervalMs: 0 }, { apiRateLimit: false });
+    await Promise.all([genesys.axiosRef.get(ORG_ME), genesys.axiosRef.get(ORG_ME)]); // one request per token: both slots filled
+    const [first, second] = tokens.pool.map((slot) => slot.heldToken!.accessToken);
+
+    expect(tokens.invalidate(second)).toBe(true);
+
+    expect(tokens.pool.map((slot) => slot.heldToken?.accessToken)).toEqual([first, undefined]);
+  });
+});
