@@ -194,7 +194,9 @@ export class GenesysAuthInterceptor {
       }
     } else {
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
-      const waitedInFull = await this.wait(rateLimit?.delayMs ?? 0);
+      const signal = config.signal as AbortSignal | undefined;
+      const waitedInFull = await this.wait(rateLimit?.delayMs ?? 0, signal);
+      if (signal?.aborted) throw new CanceledError(undefined, undefined, config);
       if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
     }
     return instance.request(config);
@@ -220,17 +222,24 @@ export class GenesysAuthInterceptor {
     return { delayMs };
   }
 
-  /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down (at once if it has). */
-  private wait(delayMs: number): Promise<boolean> {
-    if (this.stopped) return Promise.resolve(false);
+  /** Resolves `true` after `delayMs`, or `false` as soon as the application shuts down (at once if it has) or `signal` aborts. */
+  private wait(delayMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.stopped || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       const wait = {
-        timer: this.clock.setTimeout(() => {
-          this.pendingWaits.delete(wait);
-          resolve(true);
-        }, delayMs),
-        wake: resolve,
+        timer: this.clock.setTimeout(() => wake(true), delayMs),
+        wake: (waitedInFull: boolean) => wake(waitedInFull),
       };
+      const onAbort = () => {
+        this.clock.clearTimeout(wait.timer);
+        wake(false);
+      };
+      const wake = (waitedInFull: boolean) => {
+        this.pendingWaits.delete(wait);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(waitedInFull);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.pendingWaits.add(wait);
     });
   }

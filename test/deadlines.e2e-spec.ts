@@ -119,6 +119,17 @@ describe('deadlines and size limits', () => {
       expect(Date.now() - started).toBeLessThan(500);
     });
 
+    it('ends a wait for Retry-After after a 429 at once, with axios\' cancellation', async () => {
+      running = await start({});
+      running.emulator.rateLimitApi(30, 1);
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: AbortSignal.timeout(200) }).catch((e: unknown) => e);
+
+      expect(axios.isCancel(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(600);
+    });
+
     it('already aborted: no token is fetched and nothing is sent', async () => {
       running = await start({});
 

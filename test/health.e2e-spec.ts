@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { TerminusModule } from '@nestjs/terminus';
 import { Module } from '@nestjs/common';
-import { GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import { GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 
@@ -78,6 +78,16 @@ describe('GenesysAuthHealthIndicator', () => {
     expect(tokens.getState().hasValidToken).toBe(true);
     expect((await indicator.isHealthy('genesys', { downAfterConsecutiveFailures: 2 })).genesys.status).toBe('down');
     expect((await indicator.isHealthy('genesys', { downAfterConsecutiveFailures: Infinity })).genesys.status).toBe('up');
+  });
+
+  it('reports the token pool: tokens held, valid and cooling down after a 429', async () => {
+    const indicator = await indicatorWith({ fetchTokenOnStartup: true, tokenPool: { size: 3 } });
+    running!.emulator.rateLimitApi(30, 1);
+    await running!.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: AbortSignal.timeout(200) }).catch(() => undefined);
+
+    const result = await indicator.isHealthy();
+
+    expect(result.genesys).toMatchObject({ status: 'up', pool: { size: 3, held: 1, valid: 1, coolingDown: 1 } });
   });
 
   it('never reports the token or the secret', async () => {

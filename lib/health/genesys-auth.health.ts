@@ -54,7 +54,8 @@ export class GenesysAuthHealthIndicator {
   ) {}
 
   /**
-   * `up` while a valid token is held (data: `loginHost`, `region`, `expiresInSeconds`, `expiresAt`, `lastRefreshAt`);
+   * `up` while a valid token is held (data: `loginHost`, `region`, `expiresInSeconds`, `expiresAt`, `lastRefreshAt`,
+   * and `pool` — tokens held, valid, cooling down — with a token pool or while a token cools down after a 429);
    * `down` when none is, when refreshes kept failing or when the API kept refusing fresh tokens
    * (data adds `consecutiveFailures`, `consecutiveApiRejections`, `lastError`), or when no such registration exists.
    */
@@ -86,6 +87,7 @@ export class GenesysAuthHealthIndicator {
       ...(state.nextRefreshAt ? { nextRefreshAt: state.nextRefreshAt.toISOString() } : {}),
       consecutiveFailures: state.consecutiveFailures,
       ...(state.consecutiveApiRejections > 0 ? { consecutiveApiRejections: state.consecutiveApiRejections } : {}),
+      ...(state.pool.size > 1 || state.pool.coolingDown > 0 ? { pool: state.pool } : {}),
       ...(state.lastError
         ? { lastError: { code: state.lastError.code, status: state.lastError.status, message: state.lastError.message } }
         : {}),
