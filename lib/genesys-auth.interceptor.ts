@@ -4,7 +4,7 @@ import type { Clock } from './clock.js';
 import { redactAxiosError } from './errors.js';
 import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
-import type { RateGate } from './rate-limit/rate-gate.js';
+import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
 import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -18,6 +18,8 @@ interface SigningState {
   rateLimitRetries?: number;
   /** When the request was first signed: waits for budget and after 429s count from here against `rateLimit.maxWaitMs`. */
   startedAt?: number;
+  /** The budget this attempt holds until its answer arrives. */
+  lease?: GateLease;
 }
 
 type SignableConfig = InternalAxiosRequestConfig & { genesysAuth?: SigningState };
@@ -134,12 +136,25 @@ export class GenesysAuthInterceptor {
   private tokenFor(state: SigningState, signal?: AbortSignal): string | Promise<string> {
     if (!this.gate) return this.tokens.peekAccessToken() ?? this.tokens.getAccessToken();
     state.startedAt ??= this.clock.now();
-    return this.gate.tryTake() ?? this.gate.acquire(state.startedAt + this.maxWaitMs, signal);
+    const lease = this.gate.tryTake();
+    if (lease) return (state.lease = lease).accessToken;
+    return this.gate.acquire(state.startedAt + this.maxWaitMs, signal).then((acquired) => {
+      if (signal?.aborted) acquired.release(); // the caller gave up as the budget came: nothing will be sent
+      else state.lease = acquired;
+      return acquired.accessToken;
+    });
+  }
+
+  /** Gives back the budget the finished attempt held: it now counts from its answer's arrival. */
+  private releaseBudget(state: SigningState | undefined): void {
+    state?.lease?.release();
+    if (state) state.lease = undefined;
   }
 
   /** An answer from the API origin (not a host a redirect led to) shows the token was accepted. */
   private onResponse(response: AxiosResponse): AxiosResponse {
     const config = response.config as SignableConfig;
+    this.releaseBudget(config.genesysAuth);
     // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path.
     if (config.genesysAuth?.signedWith !== undefined && this.tokens.refusingFreshTokens && this.isApiUrl(answeringUrl(response, config))) {
       this.tokens.recordAccepted();
@@ -174,6 +189,7 @@ export class GenesysAuthInterceptor {
     if (!isAxiosError(error) || !error.config) throw error;
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
+    this.releaseBudget(state);
     const status = error.response?.status;
     const answeredByApi = status !== undefined && state.signedWith !== undefined && this.isApiUrl(answeringUrl(error, config));
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();

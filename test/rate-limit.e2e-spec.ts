@@ -45,6 +45,7 @@ async function offerLoad(genesys: GenesysHttpService, perSecond: number, seconds
   doneAt.sort((a, b) => a - b);
   const total = doneAt.length;
   outcome.sustainedPerSecond = (total - 2 * perWindow) / ((doneAt[total - perWindow] - doneAt[perWindow]) / 1_000);
+  process.stdout.write(`\n${perSecond}/s offered for ${seconds} s: ${outcome.sustainedPerSecond.toFixed(1)} requests/s sustained\n`);
   return outcome;
 }
 

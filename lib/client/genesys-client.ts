@@ -51,7 +51,9 @@ export class GenesysClient {
       logContext,
       schedulerRegistry: context.schedulerRegistry,
     });
-    this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock) : undefined;
+    // A request holds budget at most until its deadline (5 minutes without one) plus a token request's.
+    const leaseTimeoutMs = (config.apiRequestTimeoutMs || 300_000) + config.tokenRequestTimeoutMs;
+    this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock, leaseTimeoutMs) : undefined;
     this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate);
     this.http = new GenesysHttpService(config, this.interceptor, context.clock);
     this.tokens.events$.subscribe((event) => {

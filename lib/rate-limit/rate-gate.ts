@@ -3,10 +3,17 @@ import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
 import type { GenesysTokenService } from '../genesys-token.service.js';
-import { SlidingWindowBudget } from './sliding-window-budget.js';
+import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.js';
+
+/** A token with budget for one request; release it when the request's answer (or failure) arrives. */
+export interface GateLease {
+  readonly accessToken: string;
+  /** Idempotent. Until released, the request counts as in flight against its token's budget. */
+  release(): void;
+}
 
 interface Waiter {
-  readonly resolve: (accessToken: string) => void;
+  readonly resolve: (lease: GateLease) => void;
   readonly reject: (error: GenesysAuthError) => void;
   readonly since: number;
   readonly timer: NodeJS.Timeout;
@@ -22,12 +29,6 @@ interface SlotBudget {
 }
 
 /**
- * Requests are counted over `windowMs` plus this share of it (at most 1 s), so that network jitter
- * between the client's clock and Genesys' windows cannot push a window over the limit.
- */
-const JITTER_SHARE = 1 / 50;
-
-/**
  * Paces one client's API requests to its per-token budgets: picks the token of the pool with the
  * most budget left, and when none has any (or all are cooling down after a 429), makes callers wait
  * in FIFO order, each at most `maxWaitMs`, at most `maxQueued` of them.
@@ -39,7 +40,6 @@ export class RateGate {
   private queued = 0;
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = Number.POSITIVE_INFINITY;
-  private readonly windowMs: number;
   private readonly subscription: Subscription;
   private stopped = false;
 
@@ -47,8 +47,9 @@ export class RateGate {
     private readonly limits: Required<GenesysRateLimitOptions>,
     private readonly tokens: GenesysTokenService,
     private readonly clock: Clock,
+    /** Longest a request may hold budget without its answer being seen (its deadline); then it counts as answered. */
+    private readonly leaseTimeoutMs: number,
   ) {
-    this.windowMs = limits.windowMs + Math.min(1_000, Math.ceil(limits.windowMs * JITTER_SHARE));
     this.subscription = tokens.events$.subscribe((event) => {
       if (event.type === 'refreshed') this.drain();
     });
@@ -60,7 +61,7 @@ export class RateGate {
   }
 
   /** Takes budget on the best token at once, without waiting; `undefined` when the caller must wait (or others already do). */
-  tryTake(): string | undefined {
+  tryTake(): GateLease | undefined {
     return this.queued === 0 ? this.take(this.clock.now()) : undefined;
   }
 
@@ -70,7 +71,7 @@ export class RateGate {
    * @throws GenesysAuthError `throttled` when the deadline passes or the line is full; the token
    * service's error when no token can be had at all.
    */
-  async acquire(deadline: number, signal?: AbortSignal): Promise<string> {
+  async acquire(deadline: number, signal?: AbortSignal): Promise<GateLease> {
     const taken = this.tryTake();
     if (taken) return taken;
     if (this.tokens.pool.every((slot) => !slot.usableToken())) {
@@ -82,7 +83,7 @@ export class RateGate {
       throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
     }
     if (deadline <= now) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<GateLease>((resolve, reject) => {
       const waiter: Waiter = {
         resolve,
         reject,
@@ -123,10 +124,10 @@ export class RateGate {
         this.dequeue();
         continue;
       }
-      const accessToken = this.take(now);
-      if (!accessToken) break;
+      const lease = this.take(now);
+      if (!lease) break;
       this.dequeue();
-      this.settle(waiter, accessToken);
+      this.settle(waiter, lease);
     }
     if (this.queued > 0) {
       this.tokens.fillPool();
@@ -134,7 +135,7 @@ export class RateGate {
     }
   }
 
-  private take(now: number): string | undefined {
+  private take(now: number): GateLease | undefined {
     let best: { accessToken: string; budget: SlidingWindowBudget } | undefined;
     let bestRemaining = 0;
     this.tokens.pool.forEach((slot, index) => {
@@ -149,20 +150,30 @@ export class RateGate {
     });
     if (!best) return undefined;
     const { accessToken, budget } = best;
-    budget.take(now);
-    return accessToken;
+    return this.leaseOf(accessToken, budget, budget.take(now));
+  }
+
+  private leaseOf(accessToken: string, budget: SlidingWindowBudget, claim: BudgetLease): GateLease {
+    return {
+      accessToken,
+      release: () => {
+        if (claim.settled) return;
+        budget.settle(claim, this.clock.now());
+        if (this.queued > 0) this.drain();
+      },
+    };
   }
 
   private budgetOf(index: number, accessToken: string): SlidingWindowBudget {
     let slotBudget = this.budgets[index];
     if (slotBudget?.accessToken !== accessToken) {
-      slotBudget = { accessToken, budget: new SlidingWindowBudget(this.limits.requestsPerToken, this.windowMs) };
+      slotBudget = { accessToken, budget: new SlidingWindowBudget(this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs) };
       this.budgets[index] = slotBudget;
     }
     return slotBudget.budget;
   }
 
-  /** When a held token next has budget and is not cooling down; infinity when no token is held (a refresh will wake us). */
+  /** When a held token next has budget and is not cooling down; infinity when that waits on answers in flight or on a refresh (both wake us). */
   private nextFreeAt(now: number): number {
     let next = Number.POSITIVE_INFINITY;
     this.tokens.pool.forEach((slot, index) => {
@@ -197,14 +208,14 @@ export class RateGate {
     );
   }
 
-  private settle(waiter: Waiter, outcome: string | GenesysAuthError): void {
+  private settle(waiter: Waiter, outcome: GateLease | GenesysAuthError): void {
     if (waiter.settled) return;
     waiter.settled = true;
     this.queued--;
     this.clock.clearTimeout(waiter.timer);
     waiter.stopListening?.();
-    if (typeof outcome === 'string') waiter.resolve(outcome);
-    else waiter.reject(outcome);
+    if (outcome instanceof GenesysAuthError) waiter.reject(outcome);
+    else waiter.resolve(outcome);
   }
 
   private dequeue(): void {

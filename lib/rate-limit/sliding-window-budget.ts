@@ -1,46 +1,88 @@
+/** One request's claim on a budget, from the moment it is sent until its answer arrives. */
+export interface BudgetLease {
+  readonly takenAt: number;
+  /** Set once the answer arrived (or the lease was given up for lost). */
+  settled: boolean;
+}
+
 /**
- * Counts requests sent on one token in a sliding window: never more than `limit` in any `windowMs`.
- * A sliding count is safe against Genesys' fixed windows, wherever they start. Requests sent in the
- * same millisecond share one entry, so memory stays bounded by both `limit` and `windowMs`.
+ * Counts requests sent on one token in a sliding window: never more than `limit` in any `windowMs`,
+ * as Genesys sees them. A request counts from when it is sent until `windowMs` after its **answer**
+ * arrived: Genesys counted it somewhere between the two, so however late a request reaches Genesys
+ * or however slowly its answer comes back, no window on Genesys' side can hold more than `limit`
+ * (a count by send time alone can be overrun by network jitter). Answers in the same millisecond
+ * share one entry, so memory stays bounded by both `limit` and `windowMs`.
  */
 export class SlidingWindowBudget {
-  /** Send times (ms) and how many requests were sent at each, oldest first, from `head` on. */
+  /** Answer times (ms) and how many answers arrived at each, oldest first, from `head` on. */
   private readonly times: number[] = [];
   private readonly counts: number[] = [];
   private head = 0;
-  private used = 0;
+  private answered = 0;
+  private readonly inFlight = new Set<BudgetLease>();
 
   constructor(
     private readonly limit: number,
     private readonly windowMs: number,
+    /** A lease not settled after this long is taken as answered then (a request whose answer the library never saw). */
+    private readonly leaseTimeoutMs: number,
   ) {}
 
   /** Requests that may be sent right now. */
   remaining(now: number): number {
     this.expire(now);
-    return this.limit - this.used;
+    let remaining = this.limit - this.answered - this.inFlight.size;
+    if (remaining <= 0 && this.inFlight.size > 0) {
+      this.settleLostLeases(now); // only when out of budget: keeps the common case O(1)
+      remaining = this.limit - this.answered - this.inFlight.size;
+    }
+    return remaining;
   }
 
-  /** Records one request sent at `now`; the caller has checked {@link remaining}. */
-  take(now: number): void {
+  /** Claims budget for one request sent at `now`; the caller has checked {@link remaining}. */
+  take(now: number): BudgetLease {
+    const lease: BudgetLease = { takenAt: now, settled: false };
+    this.inFlight.add(lease);
+    return lease;
+  }
+
+  /** Records that the answer to `lease`'s request arrived at `now`. Idempotent. */
+  settle(lease: BudgetLease, now: number): void {
+    if (lease.settled || !this.inFlight.delete(lease)) return;
+    lease.settled = true;
+    this.record(now);
+  }
+
+  /**
+   * When the next request may be sent: now if there is budget; when the oldest answer leaves the
+   * window; or `Infinity` when every claim is still in flight (an answer will free budget).
+   */
+  nextFreeAt(now: number): number {
+    if (this.remaining(now) > 0) return now;
+    return this.head < this.times.length ? this.times[this.head] + this.windowMs : Number.POSITIVE_INFINITY;
+  }
+
+  private record(at: number): void {
     const last = this.times.length - 1;
-    if (last >= this.head && this.times[last] === now) this.counts[last]++;
+    if (last >= this.head && this.times[last] === at) this.counts[last]++;
     else {
-      this.times.push(now);
+      this.times.push(at);
       this.counts.push(1);
     }
-    this.used++;
+    this.answered++;
   }
 
-  /** When the next request may be sent: now if there is budget, else when the oldest send leaves the window. */
-  nextFreeAt(now: number): number {
-    return this.remaining(now) > 0 ? now : this.times[this.head] + this.windowMs;
+  private settleLostLeases(now: number): void {
+    for (const lease of this.inFlight) {
+      if (now - lease.takenAt >= this.leaseTimeoutMs) this.settle(lease, now); // counted until now + windowMs: on the safe side
+    }
+    this.expire(now);
   }
 
   private expire(now: number): void {
     const cutoff = now - this.windowMs;
     while (this.head < this.times.length && this.times[this.head] <= cutoff) {
-      this.used -= this.counts[this.head];
+      this.answered -= this.counts[this.head];
       this.head++;
     }
     // Compact once the dead prefix dominates, so the arrays never grow with time.
