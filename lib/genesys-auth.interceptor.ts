@@ -5,6 +5,7 @@ import { redactAxiosError } from './errors.js';
 import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
+import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from './telemetry.js';
 import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
 
@@ -20,6 +21,9 @@ interface SigningState {
   startedAt?: number;
   /** The budget this attempt holds until its answer arrives. */
   lease?: GateLease;
+  /** Attempts signed so far (replays after 401 or 429 included), and the one in flight, for telemetry. */
+  attempts?: number;
+  attempt?: ApiAttempt;
 }
 
 type SignableConfig = InternalAxiosRequestConfig & { genesysAuth?: SigningState };
@@ -58,6 +62,7 @@ export class GenesysAuthInterceptor {
     private readonly clock: Clock,
     /** Paces requests to the per-token budgets; absent when `rateLimit` is `false`. */
     private readonly gate?: RateGate,
+    private readonly telemetry: ClientTelemetry = NO_TELEMETRY,
   ) {
     this.apiOrigin = config.apiBaseUrl;
     this.maxWaitMs = (config.rateLimit || DEFAULT_RATE_LIMIT).maxWaitMs;
@@ -112,6 +117,8 @@ export class GenesysAuthInterceptor {
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
     state.usedTokens = [...(state.usedTokens ?? []), token];
+    state.attempt = this.telemetry.apiAttempt(config.method ?? 'get', () => resolvedUrl(config), state.attempts ?? 0);
+    state.attempts = (state.attempts ?? 0) + 1;
     config.beforeRedirect = config.beforeRedirect ? this.withAuthorizationDroppedOffOrigin(config.beforeRedirect) : this.dropAuthorizationOffOrigin;
     return config;
   }
@@ -138,23 +145,27 @@ export class GenesysAuthInterceptor {
     state.startedAt ??= this.clock.now();
     const lease = this.gate.tryTake();
     if (lease) return (state.lease = lease).accessToken;
+    const waitFrom = this.clock.now();
     return this.gate.acquire(state.startedAt + this.maxWaitMs, signal).then((acquired) => {
+      this.telemetry.rateLimitWait('budget', this.clock.now() - waitFrom);
       if (signal?.aborted) acquired.release(); // the caller gave up as the budget came: nothing will be sent
       else state.lease = acquired;
       return acquired.accessToken;
     });
   }
 
-  /** Gives back the budget the finished attempt held: it now counts from its answer's arrival. */
-  private releaseBudget(state: SigningState | undefined): void {
-    state?.lease?.release();
-    if (state) state.lease = undefined;
+  /** Ends the finished attempt: gives back its budget (it now counts from its answer's arrival) and ends its span. */
+  private finishAttempt(state: SigningState | undefined, outcome: { status?: number; errorType?: string }): void {
+    if (!state) return;
+    state.lease?.release();
+    state.attempt?.end(outcome);
+    state.lease = state.attempt = undefined;
   }
 
   /** An answer from the API origin (not a host a redirect led to) shows the token was accepted. */
   private onResponse(response: AxiosResponse): AxiosResponse {
     const config = response.config as SignableConfig;
-    this.releaseBudget(config.genesysAuth);
+    this.finishAttempt(config.genesysAuth, { status: response.status });
     // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path.
     if (config.genesysAuth?.signedWith !== undefined && this.tokens.refusingFreshTokens && this.isApiUrl(answeringUrl(response, config))) {
       this.tokens.recordAccepted();
@@ -189,8 +200,8 @@ export class GenesysAuthInterceptor {
     if (!isAxiosError(error) || !error.config) throw error;
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
-    this.releaseBudget(state);
     const status = error.response?.status;
+    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined });
     const answeredByApi = status !== undefined && state.signedWith !== undefined && this.isApiUrl(answeringUrl(error, config));
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
     // A 401 on the replay too still tells the token service, which records a fresh token refused.
@@ -208,12 +219,14 @@ export class GenesysAuthInterceptor {
         const intervalMs = this.config.unauthorizedRenewalIntervalMs;
         throw this.redacted(error, state, `not retried: the API refused a token obtained less than ${intervalMs} ms ago`);
       }
+      this.telemetry.renewal();
     } else {
       state.rateLimitRetries = (state.rateLimitRetries ?? 0) + 1;
       const signal = config.signal as AbortSignal | undefined;
       const waitedInFull = await this.wait(rateLimit?.delayMs ?? 0, signal);
       if (signal?.aborted) throw new CanceledError(undefined, undefined, config);
       if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
+      this.telemetry.rateLimitWait('retry_after', rateLimit?.delayMs ?? 0);
     }
     return instance.request(config);
   }
@@ -229,7 +242,10 @@ export class GenesysAuthInterceptor {
     const retries = state.rateLimitRetries ?? 0;
     const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after'], now);
     const delayMs = retryAfterMs ?? Math.min(MAX_429_BACKOFF_MS, 1_000 * 2 ** retries) * (0.5 + Math.random() / 2);
-    if (answeredByApi && state.signedWith !== undefined) this.tokens.coolDown(state.signedWith, now + delayMs);
+    if (answeredByApi && state.signedWith !== undefined) {
+      this.tokens.coolDown(state.signedWith, now + delayMs);
+      this.telemetry.rateLimited();
+    }
     const { maxRetries, maxDelayMs } = this.config.rateLimitRetry;
     if (retries >= maxRetries) return { notReplayedBecause: `not retried after 429: ${retries} replays already (rateLimitRetry.maxRetries)` };
     if (delayMs > maxDelayMs || now + delayMs > (state.startedAt ?? now) + this.maxWaitMs) {

@@ -28,6 +28,7 @@ export interface ResolvedGenesysAuthConfig {
   /** Pacing, or `false` when it is off. `maxWaitMs` still bounds 429 waits when it is. */
   readonly rateLimit: Required<GenesysRateLimitOptions> | false;
   readonly tokenPool: Required<GenesysTokenPoolOptions>;
+  readonly telemetry: { readonly includeClientId: boolean };
 }
 
 /** Defaults of `rateLimit`: Genesys' per-token limit. */
@@ -137,6 +138,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
   const rateLimit = raw.rateLimit === false ? false : rateLimitOption(objectOption(raw.rateLimit, 'rateLimit'));
   const maxWaitMs = rateLimit === false ? DEFAULT_RATE_LIMIT.maxWaitMs : rateLimit.maxWaitMs;
   const tokenPool = objectOption(raw.tokenPool, 'tokenPool');
+  const telemetry = objectOption(raw.telemetry, 'telemetry');
   const initialDelayMs = integerInRange(retry.initialDelayMs, 'retry.initialDelayMs', 500, 1, 3_600_000);
 
   return Object.freeze({
@@ -167,6 +169,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
     }),
     rateLimit,
     tokenPool: Object.freeze({ size: integerInRange(tokenPool.size, 'tokenPool.size', 1, 1, 50) }),
+    telemetry: Object.freeze({ includeClientId: booleanOption(telemetry.includeClientId, 'telemetry.includeClientId', false) }),
   });
 }
 

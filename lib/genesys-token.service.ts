@@ -4,6 +4,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Clock } from './clock.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
+import { NO_TELEMETRY, type ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient } from './token-client.js';
 import { TokenSlot } from './token-slot.js';
 
@@ -15,6 +16,8 @@ export interface GenesysTokenServiceContext {
   readonly logContext: string;
   /** Where to list the refresh timers, when the app has ScheduleModule. */
   readonly schedulerRegistry?: SchedulerRegistry;
+  /** Where token requests are reported; nothing by default. */
+  readonly telemetry?: ClientTelemetry;
 }
 
 let instances = 0;
@@ -61,6 +64,7 @@ export class GenesysTokenService {
           timerName: `genesys-auth-token-refresh-${instance}${index === 0 ? '' : `-${index}`}`,
           schedulerRegistry: context.schedulerRegistry,
           emit: (event) => this.eventsSubject.next(event),
+          telemetry: context.telemetry ?? NO_TELEMETRY,
         }),
     );
   }

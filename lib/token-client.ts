@@ -34,7 +34,8 @@ const DECIMAL_SECONDS = /^\d+(\.\d+)?$/;
 /** Performs one `POST /oauth/token` exchange and turns every outcome into a token or a {@link GenesysAuthError}. */
 export class GenesysTokenClient {
   private readonly http: OwnAxios;
-  private readonly tokenUrl: string;
+  /** Where tokens are requested: `<loginBaseUrl>/oauth/token`. */
+  readonly tokenUrl: string;
   /** The form and headers never change for a configuration: built once. */
   private readonly form: string;
   private readonly headers: Record<string, string>;

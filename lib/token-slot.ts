@@ -4,6 +4,7 @@ import type { Clock } from './clock.js';
 import { GenesysAuthError } from './errors.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent } from './interfaces/genesys-token.interface.js';
+import type { ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient, GrantedToken } from './token-client.js';
 
 /** A held token with the moments that govern it. */
@@ -29,6 +30,7 @@ export interface TokenSlotContext {
   readonly timerName: string;
   readonly schedulerRegistry?: SchedulerRegistry;
   readonly emit: (event: GenesysTokenEvent) => void;
+  readonly telemetry: ClientTelemetry;
 }
 
 /** A secret-free snapshot of one slot. */
@@ -189,7 +191,7 @@ export class TokenSlot {
     for (let attempt = 1; ; attempt++) {
       try {
         const requestedAt = this.clock.now();
-        const granted = await this.client.requestToken(signal);
+        const granted = await this.context.telemetry.tokenRequest(this.client.tokenUrl, () => this.client.requestToken(signal));
         if (this.stopped) throw shutdownError(this.closedBecause);
         return this.dated(granted, requestedAt);
       } catch (error) {

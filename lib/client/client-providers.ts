@@ -2,6 +2,7 @@ import type { DynamicModule, InjectionToken, Provider } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { GENESYS_AUTH_CLOCK, type Clock } from '../clock.js';
+import { loadOpenTelemetry } from '../telemetry.js';
 import { resolveGenesysAuthOptions } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
 import { GenesysClient } from './genesys-client.js';
@@ -31,9 +32,10 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   ];
   const client: Provider = {
     provide: clientToken,
-    useFactory: (options: GenesysAuthModuleOptions, clock: Clock, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
+    useFactory: async (options: GenesysAuthModuleOptions, clock: Clock, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
       assertSingleRegistration(modules, name);
-      return new GenesysClient(name, resolveGenesysAuthOptions(options), { clock, schedulerRegistry });
+      const config = resolveGenesysAuthOptions(options);
+      return new GenesysClient(name, config, { clock, schedulerRegistry, openTelemetry: await loadOpenTelemetry() });
     },
     inject: [optionsToken, GENESYS_AUTH_CLOCK, ModulesContainer, { token: SchedulerRegistry, optional: true }],
   };

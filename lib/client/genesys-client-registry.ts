@@ -3,6 +3,7 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { GenesysAuthError } from '../errors.js';
 import { resolveGenesysAuthOptions, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
+import { loadOpenTelemetry, type OpenTelemetryApi } from '../telemetry.js';
 import { GenesysClient, type GenesysClientContext } from './genesys-client.js';
 
 /** Options of `GenesysAuthModule.forRegistry()` / `forRegistryAsync()`. */
@@ -103,7 +104,10 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     const config = this.resolve(key, options);
     const fingerprint = fingerprintOf(config);
     if (held?.fingerprint === fingerprint) return this.touched(key, held).client;
-    return this.add(key, config, fingerprint);
+    const openTelemetry = await loadOpenTelemetry();
+    const current = this.entries.get(key); // another get() may have added it while OpenTelemetry loaded
+    if (current?.fingerprint === fingerprint) return this.touched(key, current).client;
+    return this.add(key, config, fingerprint, openTelemetry);
   }
 
   /** Forgets the client for `key` and closes it once its requests have finished. Resolves `false` when none was held. */
@@ -130,10 +134,11 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: no client is held for this key and no options were given (pass options to get(), or set resolveOptions)`);
     }
     const resolved = await this.options.resolveOptions(key);
+    const openTelemetry = await loadOpenTelemetry();
     this.assertRunning();
     const config = this.resolve(key, resolved);
     const held = this.entries.get(key); // another get() with options may have added one meanwhile
-    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config));
+    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config), openTelemetry);
   }
 
   private resolve(key: string, options: Partial<GenesysAuthModuleOptions>): ResolvedGenesysAuthConfig {
@@ -145,13 +150,13 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
   }
 
-  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string): GenesysClient {
+  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, openTelemetry?: OpenTelemetryApi): GenesysClient {
     const replaced = this.entries.get(key);
     if (replaced) {
       this.entries.delete(key);
       void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
-    const client = new GenesysClient(key, config, this.context);
+    const client = new GenesysClient(key, config, { ...this.context, openTelemetry });
     this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
     while (this.entries.size > this.maxClients) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];

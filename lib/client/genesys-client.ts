@@ -7,6 +7,7 @@ import { GenesysTokenService } from '../genesys-token.service.js';
 import { RateGate } from '../rate-limit/rate-gate.js';
 import { GenesysTokenClient } from '../token-client.js';
 import { SHUTDOWN_REASON } from '../token-slot.js';
+import { createClientTelemetry, type ClientTelemetry, type OpenTelemetryApi } from '../telemetry.js';
 
 /** How long a client evicted from the registry stays usable for a caller that got it just before. */
 export const RETIRED_CLIENT_GRACE_MS = 1_000;
@@ -15,6 +16,8 @@ export const RETIRED_CLIENT_GRACE_MS = 1_000;
 export interface GenesysClientContext {
   readonly clock: Clock;
   readonly schedulerRegistry?: SchedulerRegistry;
+  /** `@opentelemetry/api` when the app has it ({@link loadOpenTelemetry}); no telemetry without it. */
+  readonly openTelemetry?: OpenTelemetryApi;
 }
 
 /**
@@ -36,6 +39,7 @@ export class GenesysClient {
   readonly clock: Clock;
   private closed = false;
   private recheckTimer?: NodeJS.Timeout;
+  private readonly telemetry: ClientTelemetry;
 
   /** @internal Built by the module or the registry. */
   constructor(
@@ -47,18 +51,27 @@ export class GenesysClient {
   ) {
     this.clock = context.clock;
     const logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`;
+    const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
+    this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, name ?? 'default', clientId);
     this.tokens = new GenesysTokenService(config, new GenesysTokenClient(config, context.clock), context.clock, {
       logContext,
       schedulerRegistry: context.schedulerRegistry,
+      telemetry: this.telemetry,
     });
     // A request holds budget at most until its deadline (5 minutes without one) plus a token request's.
     const leaseTimeoutMs = (config.apiRequestTimeoutMs || 300_000) + config.tokenRequestTimeoutMs;
     this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock, leaseTimeoutMs) : undefined;
-    this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate);
+    this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate, this.telemetry);
     this.http = new GenesysHttpService(config, this.interceptor, context.clock);
     this.tokens.events$.subscribe((event) => {
       if (event.type === 'rejected_by_api') this.scheduleRecheck(event.consecutiveApiRejections);
     });
+    this.telemetry.observeTokenLifetimes(() =>
+      this.tokens.pool.map((slot) => {
+        const token = slot.usableToken();
+        return token && (token.expiresAt.getTime() - this.clock.now()) / 1000;
+      }),
+    );
   }
 
   /** Secret-free facts about this client, for logs and health output. */
@@ -84,6 +97,7 @@ export class GenesysClient {
     if (this.closed) return;
     this.closed = true;
     if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
+    this.telemetry.close();
     this.gate?.close(because);
     this.tokens.close(because);
     this.interceptor.close();

@@ -115,6 +115,12 @@ export interface GenesysAuthModuleOptions {
   readonly rateLimit?: GenesysRateLimitOptions | false;
   /** Hold several tokens of this client, each with its own 300-a-minute budget. */
   readonly tokenPool?: GenesysTokenPoolOptions;
+  /**
+   * OpenTelemetry metrics and traces (when the app has `@opentelemetry/api` and registers an SDK).
+   * `includeClientId` adds the OAuth client id as `genesys.client.id` to every metric and span; off by
+   * default (the registration name or registry key, `genesys.client`, identifies the client).
+   */
+  readonly telemetry?: { readonly includeClientId?: boolean };
   /** @deprecated Use `rateLimit`; see {@link GenesysRateLimitRetryOptions}. */
   readonly rateLimitRetry?: GenesysRateLimitRetryOptions;
 }
