@@ -20,7 +20,9 @@ let loading: Promise<Api | undefined> | undefined;
  */
 export function loadOpenTelemetry(): Promise<Api | undefined> {
   loading ??= import('@opentelemetry/api').then(
-    (api) => api,
+    // In the CommonJS build `import()` sees the package's ESM typings and the type imports above its CJS ones:
+    // one runtime module, two declarations (as with axios in own-axios.ts).
+    (api) => api as unknown as Api,
     () => undefined,
   );
   return loading;

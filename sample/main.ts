@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { createSampleApp, type SampleApp } from './bootstrap.js';
+import { startPrometheusMetrics } from './metrics.js';
 
 /** How long closing may take before the process exits anyway, so a stuck close cannot hold the port. */
 const CLOSE_DEADLINE_MS = 10_000;
@@ -23,15 +24,15 @@ function describeFailure(error: unknown, port: number | undefined): string {
     : message;
 }
 
-/** Closes the app and the emulator, giving up (exit code 1) after {@link CLOSE_DEADLINE_MS}. */
-async function closeWithDeadline(sample: SampleApp | undefined, logger: Logger): Promise<void> {
+/** Closes the app, the emulator and the metrics server, giving up (exit code 1) after {@link CLOSE_DEADLINE_MS}. */
+async function closeWithDeadline(closeAll: () => Promise<void>, logger: Logger): Promise<void> {
   const deadline = setTimeout(() => {
     logger.error(`Still closing after ${CLOSE_DEADLINE_MS} ms: exiting`);
     process.exit(1);
   }, CLOSE_DEADLINE_MS);
   deadline.unref(); // only a stuck close should meet it
   try {
-    await sample?.close();
+    await closeAll();
   } finally {
     clearTimeout(deadline);
   }
@@ -41,9 +42,14 @@ async function main(): Promise<void> {
   const logger = new Logger('Sample');
   let port: number | undefined;
   let sample: SampleApp | undefined;
+  let stopMetrics: (() => Promise<void>) | undefined;
   let closing: Promise<void> | undefined;
   let signalled = false;
-  const close = () => (closing ??= closeWithDeadline(sample, logger));
+  const closeAll = async () => {
+    await sample?.close();
+    await stopMetrics?.();
+  };
+  const close = () => (closing ??= closeWithDeadline(closeAll, logger));
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -57,6 +63,7 @@ async function main(): Promise<void> {
 
   try {
     port = portFromEnv();
+    stopMetrics = await startPrometheusMetrics(logger);
     sample = await createSampleApp();
     if (signalled) return await close();
     const { app, mode, emulator } = sample;

@@ -225,6 +225,36 @@ describe('the sample, as `npm run sample` runs it (emulator mode)', () => {
   }, 30_000);
 });
 
+describe('the sample with METRICS_PORT', () => {
+  it("serves the library's OpenTelemetry metrics for Prometheus, with no token or secret in them", async () => {
+    const { compile, nodeArgs } = sampleSteps();
+    tsc(compile, root);
+    const blocker = createServer();
+    blocker.listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const metricsPort = (blocker.address() as AddressInfo).port;
+    await new Promise((resolve) => blocker.close(resolve)); // a free port for the exporter
+    const sample = spawn(process.execPath, nodeArgs, { cwd: root, env: childEnv({ PORT: '0', METRICS_PORT: String(metricsPort) }) });
+    const output = collectOutput(sample);
+    try {
+      const [, url] = await waitForOutput(sample, output, /listening on (http:\/\/[\d.]+:\d+)/, 30_000);
+      await fetch(`${url}/queues?pageSize=5`);
+
+      const exposition = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+
+      expect(exposition).toMatch(/genesys_oauth_token_requests(_total)?\{[^}]*genesys_client="default"[^}]*outcome="success"[^}]*\} 1/);
+      expect(exposition).toMatch(/http_client_request_duration\w*_count\{[^}]*http_request_method="GET"/);
+      expect(exposition).toMatch(/genesys_oauth_token_time_to_expiry\w*\{[^}]*genesys_token_slot="0"/);
+      expect(exposition).not.toMatch(/emulator-client-secret/);
+      sample.kill('SIGTERM');
+      expect(await exitCodeWithin(sample, 10_000)).toBe(0);
+      expect(await closesWithin(`http://127.0.0.1:${metricsPort}`, 5_000)).toBe(true);
+    } finally {
+      sample.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
 describe('the README', () => {
   it('shows each block marked `<!-- fixture: path -->` exactly as it appears in that tested fixture file', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
