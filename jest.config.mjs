@@ -6,7 +6,7 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^nestjs-genesys-auth$': '<rootDir>/lib/index.ts',
-    '^nestjs-genesys-auth/(health|testing)$': '<rootDir>/lib/$1/index.ts',
+    '^nestjs-genesys-auth/(health|testing|sdk|redis)$': '<rootDir>/lib/$1/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },

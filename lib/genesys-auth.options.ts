@@ -1,4 +1,5 @@
 import { GenesysAuthError } from './errors.js';
+import type { GenesysTokenStore } from './store/genesys-token-store.js';
 import type {
   GenesysAuthModuleOptions,
   GenesysRateLimitOptions,
@@ -29,6 +30,7 @@ export interface ResolvedGenesysAuthConfig {
   readonly rateLimit: Required<GenesysRateLimitOptions> | false;
   readonly tokenPool: Required<GenesysTokenPoolOptions>;
   readonly telemetry: { readonly includeClientId: boolean };
+  readonly tokenStore?: GenesysTokenStore;
 }
 
 /** Defaults of `rateLimit`: Genesys' per-token limit. */
@@ -112,6 +114,16 @@ function scopesOption(value: unknown): readonly string[] {
   return Object.freeze([...value]);
 }
 
+const STORE_METHODS = ['getToken', 'setToken', 'acquireLock', 'releaseLock', 'claimBudget', 'settleBudget', 'coolDown'] as const;
+
+function tokenStoreOption(value: unknown): GenesysTokenStore {
+  const store = value as Record<string, unknown> | null;
+  if (typeof store !== 'object' || store === null || STORE_METHODS.some((method) => typeof store[method] !== 'function')) {
+    invalid('tokenStore', `must be a GenesysTokenStore (an object with ${STORE_METHODS.join(', ')})`);
+  }
+  return value as GenesysTokenStore;
+}
+
 function rateLimitOption(rateLimit: Record<string, unknown>): Required<GenesysRateLimitOptions> {
   return Object.freeze({
     requestsPerToken: integerInRange(rateLimit.requestsPerToken, 'rateLimit.requestsPerToken', DEFAULT_RATE_LIMIT.requestsPerToken, 1, 1_000_000_000),
@@ -170,6 +182,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
     rateLimit,
     tokenPool: Object.freeze({ size: integerInRange(tokenPool.size, 'tokenPool.size', 1, 1, 50) }),
     telemetry: Object.freeze({ includeClientId: booleanOption(telemetry.includeClientId, 'telemetry.includeClientId', false) }),
+    ...(raw.tokenStore === undefined ? {} : { tokenStore: tokenStoreOption(raw.tokenStore) }),
   });
 }
 

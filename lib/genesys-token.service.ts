@@ -4,6 +4,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { Clock } from './clock.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
+import type { ClientStoreKeys, StoreGuard } from './store/store-guard.js';
 import { NO_TELEMETRY, type ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient } from './token-client.js';
 import { TokenSlot } from './token-slot.js';
@@ -18,6 +19,8 @@ export interface GenesysTokenServiceContext {
   readonly schedulerRegistry?: SchedulerRegistry;
   /** Where token requests are reported; nothing by default. */
   readonly telemetry?: ClientTelemetry;
+  /** A store shared with other replicas, when the client has one. */
+  readonly store?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys };
 }
 
 let instances = 0;
@@ -49,7 +52,7 @@ export class GenesysTokenService {
     private readonly config: ResolvedGenesysAuthConfig,
     private readonly client: GenesysTokenClient,
     private readonly clock: Clock,
-    context: GenesysTokenServiceContext,
+    private readonly context: GenesysTokenServiceContext,
   ) {
     this.logger = new Logger(context.logContext);
     const instance = ++instances;
@@ -65,6 +68,7 @@ export class GenesysTokenService {
           schedulerRegistry: context.schedulerRegistry,
           emit: (event) => this.eventsSubject.next(event),
           telemetry: context.telemetry ?? NO_TELEMETRY,
+          store: context.store,
         }),
     );
   }
@@ -193,6 +197,8 @@ export class GenesysTokenService {
   /** @internal Keeps the slot holding `accessToken` out of use until `until`, after a 429. */
   coolDown(accessToken: string, until: number): void {
     this.slots.find((slot) => slot.heldToken?.accessToken === accessToken)?.coolDown(until);
+    const store = this.context.store;
+    if (store) void store.guard.coolDown(store.keys.budget(accessToken), until - this.clock.now()); // for every replica on this token
   }
 
   private status(fetching: boolean, failures: number, hasValidToken: boolean): GenesysTokenStatus {

@@ -35,3 +35,5 @@ export type {
   GenesysTokenState,
   GenesysTokenStatus,
 } from './interfaces/genesys-token.interface.js';
+export type { BudgetClaim, GenesysTokenStore, StoredToken } from './store/genesys-token-store.js';
+export { MemoryTokenStore } from './store/memory-token-store.js';

@@ -4,6 +4,9 @@ import type { Clock } from './clock.js';
 import { GenesysAuthError } from './errors.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent } from './interfaces/genesys-token.interface.js';
+import { randomUUID } from 'node:crypto';
+import type { StoredToken } from './store/genesys-token-store.js';
+import type { ClientStoreKeys, StoreGuard } from './store/store-guard.js';
 import type { ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient, GrantedToken } from './token-client.js';
 
@@ -31,7 +34,12 @@ export interface TokenSlotContext {
   readonly schedulerRegistry?: SchedulerRegistry;
   readonly emit: (event: GenesysTokenEvent) => void;
   readonly telemetry: ClientTelemetry;
+  /** A store shared with other replicas, when the client has one. */
+  readonly store?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys };
 }
+
+/** How often a replica waiting for another's refresh looks in the store. */
+const STORE_POLL_MS = 100;
 
 /** A secret-free snapshot of one slot. */
 export interface TokenSlotState {
@@ -62,6 +70,8 @@ export class TokenSlot {
   private failFastUntil = 0;
   /** The API answered 429 on this slot's token: it is not used before this instant. */
   private coolingUntil = 0;
+  /** The last token dropped (refused by the API, or by a caller): never taken back from the store. */
+  private dropped?: string;
   private stopped = false;
   /** Why the slot was closed, for the error callers get afterwards. */
   private closedBecause = SHUTDOWN_REASON;
@@ -117,6 +127,7 @@ export class TokenSlot {
 
   /** Drops the held token: the next caller fetches a new one. */
   drop(): void {
+    this.dropped = this.held?.token.accessToken ?? this.dropped;
     this.held = undefined;
   }
 
@@ -169,7 +180,7 @@ export class TokenSlot {
       if (this.inFlight?.abort === abort) this.inFlight = undefined;
     };
     // Outcomes are recorded after the request is no longer in flight, so an event handler that calls refresh() starts a new one.
-    const promise = this.fetchWithRetry(abort.signal, maxAttempts).then(
+    const promise = this.obtain(abort.signal, maxAttempts).then(
       (held) => {
         settle();
         this.onRefreshed(held);
@@ -185,6 +196,50 @@ export class TokenSlot {
     );
     this.inFlight = { promise, abort };
     return promise;
+  }
+
+  /**
+   * A new token: from the token endpoint, or with a shared store, from whichever replica refreshes.
+   * One replica takes the store's lock and fetches, the others look in the store meanwhile and take
+   * its token; if the lock holder dies, its lock lapses and another replica fetches. A store that fails
+   * makes this replica fetch on its own (the guard logs it once).
+   */
+  private async obtain(signal: AbortSignal, maxAttempts: number): Promise<HeldToken> {
+    const store = this.context.store;
+    if (!store) return this.fetchWithRetry(signal, maxAttempts);
+    const { guard, keys } = store;
+    const { index } = this.context;
+    const lockTtlMs = this.config.tokenRequestTimeoutMs + 1_000;
+    const giveUpAt = this.clock.now() + 2 * lockTtlMs;
+    const owner = randomUUID();
+    for (;;) {
+      const shared = this.adoptable(await guard.getToken(keys.token(index)));
+      if (shared) return shared;
+      if (await guard.acquireLock(keys.lock(index), owner, lockTtlMs)) {
+        try {
+          const fetched = await this.fetchWithRetry(signal, maxAttempts);
+          await guard.setToken(keys.token(index), storedFrom(fetched.token));
+          return fetched;
+        } finally {
+          await guard.releaseLock(keys.lock(index), owner);
+        }
+      }
+      if (this.clock.now() >= giveUpAt) return this.fetchWithRetry(signal, maxAttempts); // the store's lock never freed
+      await this.sleep(STORE_POLL_MS);
+      if (this.stopped) throw shutdownError(this.closedBecause);
+    }
+  }
+
+  /**
+   * A stored token this slot may take: usable for a while yet, not one it dropped (refused by the
+   * API), and newer than the one it holds (at a scheduled refresh the stored one may still be the held one).
+   */
+  private adoptable(stored: StoredToken | undefined): HeldToken | undefined {
+    if (!stored || stored.accessToken === this.dropped || stored.accessToken === this.held?.token.accessToken) return undefined;
+    if (this.held && stored.expiresAt <= this.held.token.expiresAt.getTime()) return undefined;
+    const lifetimeMs = stored.expiresAt - stored.obtainedAt;
+    const held = this.heldFrom(stored, stored.obtainedAt, lifetimeMs);
+    return this.clock.now() < held.usableUntil ? held : undefined;
   }
 
   private async fetchWithRetry(signal: AbortSignal, maxAttempts: number): Promise<HeldToken> {
@@ -208,27 +263,32 @@ export class TokenSlot {
    * its usable life on arrival is refused (as a timeout, retried with backoff).
    */
   private dated(granted: GrantedToken, requestedAt: number): HeldToken {
-    const { lifetimeMs } = granted;
+    const held = this.heldFrom(granted, requestedAt, granted.lifetimeMs);
     const now = this.clock.now();
-    const expiresAt = requestedAt + lifetimeMs;
-    const usableUntil = expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10);
-    if (now >= usableUntil) {
+    if (now >= held.usableUntil) {
       throw new GenesysAuthError(
         'timeout',
-        `Genesys token arrived ${now - requestedAt} ms after it was requested, past its usable lifetime of ${Math.round(usableUntil - requestedAt)} ms (a stalled event loop or a very slow answer)`,
+        `Genesys token arrived ${now - requestedAt} ms after it was requested, past its usable lifetime of ${Math.round(held.usableUntil - requestedAt)} ms (a stalled event loop or a very slow answer)`,
       );
     }
+    return held;
+  }
+
+  /** A token whose lifetime of `lifetimeMs` started at `lifetimeStart`, with its usable end and its refresh time. */
+  private heldFrom(token: { accessToken: string; tokenType: string; scope?: string }, lifetimeStart: number, lifetimeMs: number): HeldToken {
+    const now = this.clock.now();
+    const expiresAt = lifetimeStart + lifetimeMs;
     const refreshDelay = lifetimeMs * (this.config.refresh.atLifetimeFraction - Math.random() * this.config.refresh.jitterFraction);
     return {
       token: {
-        accessToken: granted.accessToken,
-        tokenType: granted.tokenType,
+        accessToken: token.accessToken,
+        tokenType: token.tokenType,
         obtainedAt: new Date(now),
         expiresAt: new Date(expiresAt),
-        ...(granted.scope === undefined ? {} : { scope: granted.scope }),
+        ...(token.scope === undefined ? {} : { scope: token.scope }),
       },
-      usableUntil,
-      refreshAt: Math.max(now + MIN_REFRESH_DELAY_MS, requestedAt + refreshDelay),
+      usableUntil: expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10),
+      refreshAt: Math.max(now + MIN_REFRESH_DELAY_MS, lifetimeStart + refreshDelay),
     };
   }
 
@@ -324,6 +384,17 @@ export class TokenSlot {
     const { schedulerRegistry, timerName } = this.context;
     if (schedulerRegistry?.doesExist('timeout', timerName)) schedulerRegistry.deleteTimeout(timerName);
   }
+}
+
+/** A token as a store keeps it. */
+function storedFrom(token: GenesysToken): StoredToken {
+  return {
+    accessToken: token.accessToken,
+    tokenType: token.tokenType,
+    obtainedAt: token.obtainedAt.getTime(),
+    expiresAt: token.expiresAt.getTime(),
+    ...(token.scope === undefined ? {} : { scope: token.scope }),
+  };
 }
 
 /** Why a client is closed, unless the registry says otherwise. */

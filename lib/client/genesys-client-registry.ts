@@ -120,13 +120,13 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   }
 
   /** Closes every client at once, including those still finishing requests. */
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) this.context.clock.clearTimeout(this.sweepTimer);
-    for (const { client } of this.entries.values()) client.close();
-    for (const client of this.closing) client.close();
+    const clients = [...[...this.entries.values()].map((entry) => entry.client), ...this.closing];
     this.entries.clear();
     this.closing.clear();
+    await Promise.all(clients.map((client) => client.close()));
   }
 
   private async createFromResolver(key: string): Promise<GenesysClient> {
@@ -225,8 +225,17 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   }
 }
 
+const storeIds = new WeakMap<object, number>();
+let storesSeen = 0;
+
+/** The hash of a configuration; a token store counts by identity (it holds connections, not data). */
 function fingerprintOf(config: ResolvedGenesysAuthConfig): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+  const json = JSON.stringify(config, (key, value: unknown) => {
+    if (key !== 'tokenStore' || typeof value !== 'object' || value === null) return value;
+    if (!storeIds.has(value)) storeIds.set(value, ++storesSeen);
+    return `store#${storeIds.get(value)}`;
+  });
+  return createHash('sha256').update(json).digest('base64url');
 }
 
 function integerOption(value: unknown, field: string, fallback: number, min: number, max: number): number {

@@ -7,6 +7,7 @@ import { GenesysTokenService } from '../genesys-token.service.js';
 import { RateGate } from '../rate-limit/rate-gate.js';
 import { GenesysTokenClient } from '../token-client.js';
 import { SHUTDOWN_REASON } from '../token-slot.js';
+import { StoreGuard, storeKeysOf, type ClientStoreKeys } from '../store/store-guard.js';
 import { createClientTelemetry, type ClientTelemetry, type OpenTelemetryApi } from '../telemetry.js';
 
 /** How long a client evicted from the registry stays usable for a caller that got it just before. */
@@ -40,6 +41,7 @@ export class GenesysClient {
   private closed = false;
   private recheckTimer?: NodeJS.Timeout;
   private readonly telemetry: ClientTelemetry;
+  private readonly store?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys };
 
   /** @internal Built by the module or the registry. */
   constructor(
@@ -53,14 +55,19 @@ export class GenesysClient {
     const logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`;
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
     this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, name ?? 'default', clientId);
+    if (config.tokenStore) {
+      this.store = { guard: StoreGuard.of(config.tokenStore), keys: storeKeysOf(config) };
+      this.store.guard.retain();
+    }
     this.tokens = new GenesysTokenService(config, new GenesysTokenClient(config, context.clock), context.clock, {
       logContext,
       schedulerRegistry: context.schedulerRegistry,
       telemetry: this.telemetry,
+      store: this.store,
     });
     // A request holds budget at most until its deadline (5 minutes without one) plus a token request's.
     const leaseTimeoutMs = (config.apiRequestTimeoutMs || 300_000) + config.tokenRequestTimeoutMs;
-    this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock, leaseTimeoutMs) : undefined;
+    this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock, leaseTimeoutMs, this.store) : undefined;
     this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate, this.telemetry);
     this.http = new GenesysHttpService(config, this.interceptor, context.clock);
     this.tokens.events$.subscribe((event) => {
@@ -72,6 +79,12 @@ export class GenesysClient {
         return token && (token.expiresAt.getTime() - this.clock.now()) / 1000;
       }),
     );
+  }
+
+  /** Whether the client shares tokens and budgets through a store, and whether that store is reachable now. */
+  get tokenStore(): 'none' | 'shared' | 'unavailable' {
+    if (!this.store) return 'none';
+    return this.store.guard.degraded ? 'unavailable' : 'shared';
   }
 
   /** Secret-free facts about this client, for logs and health output. */
@@ -93,7 +106,7 @@ export class GenesysClient {
    * Stops timers, cancels token requests, drops the token and closes sockets at once. Idempotent.
    * Callers that use the client afterwards get a `shutdown` error saying `because`.
    */
-  close(because = SHUTDOWN_REASON): void {
+  async close(because = SHUTDOWN_REASON): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
@@ -102,6 +115,7 @@ export class GenesysClient {
     this.tokens.close(because);
     this.interceptor.close();
     this.http.close();
+    await this.store?.guard.release(); // the last client using a store closes its connections
   }
 
   /**
@@ -136,6 +150,6 @@ export class GenesysClient {
       await new Promise((resolve) => setTimeout(resolve, RETIRED_CLIENT_GRACE_MS - quietFor).unref());
       await this.http.whenIdle(Math.max(0, limit - this.clock.now()));
     }
-    this.close(because);
+    await this.close(because);
   }
 }

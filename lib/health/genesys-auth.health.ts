@@ -88,6 +88,8 @@ export class GenesysAuthHealthIndicator {
       consecutiveFailures: state.consecutiveFailures,
       ...(state.consecutiveApiRejections > 0 ? { consecutiveApiRejections: state.consecutiveApiRejections } : {}),
       ...(state.pool.size > 1 || state.pool.coolingDown > 0 ? { pool: state.pool } : {}),
+      // A shared store that does not answer degrades, never fails: the client runs on its own tokens meanwhile.
+      ...(client.tokenStore === 'none' ? {} : { tokenStore: client.tokenStore, ...(client.tokenStore === 'unavailable' ? { degraded: true } : {}) }),
       ...(state.lastError
         ? { lastError: { code: state.lastError.code, status: state.lastError.status, message: state.lastError.message } }
         : {}),

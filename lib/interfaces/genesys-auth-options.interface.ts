@@ -63,6 +63,8 @@ export interface GenesysTokenPoolOptions {
   readonly size?: number;
 }
 
+import type { GenesysTokenStore } from '../store/genesys-token-store.js';
+
 /** Options of {@link GenesysAuthModule}. Only `clientId` and `clientSecret` are required. */
 export interface GenesysAuthModuleOptions {
   /** OAuth client id of a Genesys Cloud client with the Client Credentials grant. Surrounding blanks are trimmed. */
@@ -115,6 +117,13 @@ export interface GenesysAuthModuleOptions {
   readonly rateLimit?: GenesysRateLimitOptions | false;
   /** Hold several tokens of this client, each with its own 300-a-minute budget. */
   readonly tokenPool?: GenesysTokenPoolOptions;
+  /**
+   * Where tokens and rate budgets live. Default: this process's memory. A shared store, such as
+   * `RedisTokenStore` from `nestjs-genesys-auth/redis`, makes the replicas of an app share tokens (one
+   * refresh per cluster) and budgets (the cluster as a whole keeps to the per-token limit). The library
+   * closes the store's own connections once the last client using it closes.
+   */
+  readonly tokenStore?: GenesysTokenStore;
   /**
    * OpenTelemetry metrics and traces (when the app has `@opentelemetry/api` and registers an SDK).
    * `includeClientId` adds the OAuth client id as `genesys.client.id` to every metric and span; off by

@@ -3,7 +3,11 @@ import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
 import type { GenesysTokenService } from '../genesys-token.service.js';
+import { StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
 import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.js';
+
+/** How often a caller waiting on a shared budget asks the store again, unless a cool-down says how long. */
+const SHARED_POLL_MS = 100;
 
 /** A token with budget for one request; release it when the request's answer (or failure) arrives. */
 export interface GateLease {
@@ -37,11 +41,15 @@ export class RateGate {
   private readonly budgets: (SlotBudget | undefined)[] = [];
   private readonly waiters: Waiter[] = [];
   private head = 0;
+  /** Callers in the local line; callers waiting on the shared store are counted apart (they poll, they are not in the line). */
   private queued = 0;
+  private sharedWaiting = 0;
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly subscription: Subscription;
   private stopped = false;
+  /** Callers pausing between shared-budget attempts; woken at close. */
+  private readonly pauses = new Set<() => void>();
 
   constructor(
     private readonly limits: Required<GenesysRateLimitOptions>,
@@ -49,20 +57,23 @@ export class RateGate {
     private readonly clock: Clock,
     /** Longest a request may hold budget without its answer being seen (its deadline); then it counts as answered. */
     private readonly leaseTimeoutMs: number,
+    /** A store shared with other replicas: budgets are counted there, for the cluster, while it answers. */
+    private readonly shared?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys },
   ) {
     this.subscription = tokens.events$.subscribe((event) => {
       if (event.type === 'refreshed') this.drain();
     });
   }
 
-  /** Requests waiting for budget now. */
-  get waiting(): number {
-    return this.queued;
-  }
-
   /** Takes budget on the best token at once, without waiting; `undefined` when the caller must wait (or others already do). */
   tryTake(): GateLease | undefined {
+    if (this.shared?.guard.wouldUse(this.clock.now())) return undefined; // a shared budget is only known to the store
     return this.queued === 0 ? this.take(this.clock.now()) : undefined;
+  }
+
+  /** Whether budgets are counted in the shared store now (it is configured and answering, or due for a probe, which this takes). */
+  private get sharing(): boolean {
+    return this.shared !== undefined && this.shared.guard.useNow(this.clock.now());
   }
 
   /**
@@ -72,6 +83,10 @@ export class RateGate {
    * service's error when no token can be had at all.
    */
   async acquire(deadline: number, signal?: AbortSignal): Promise<GateLease> {
+    if (this.sharing) {
+      const lease = await this.acquireShared(deadline, signal);
+      if (lease) return lease;
+    }
     const taken = this.tryTake();
     if (taken) return taken;
     if (this.tokens.pool.every((slot) => !slot.usableToken())) {
@@ -79,7 +94,7 @@ export class RateGate {
       return this.acquire(deadline, signal);
     }
     const now = this.clock.now();
-    if (this.queued >= this.limits.maxQueued) {
+    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
       throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
     }
     if (deadline <= now) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
@@ -103,6 +118,79 @@ export class RateGate {
     });
   }
 
+  /**
+   * Budget from the shared store, for the cluster: tries each held token in turn, and when none has budget, waits as the store says (polling while answers
+   * are in flight), up to `deadline`. Resolves `undefined` when the store stopped answering: the caller
+   * then counts locally.
+   */
+  private async acquireShared(deadline: number, signal?: AbortSignal): Promise<GateLease | undefined> {
+    const { guard, keys } = this.shared!;
+    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
+      throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
+    }
+    this.sharedWaiting++;
+    try {
+      for (;;) {
+        if (this.stopped) throw new GenesysAuthError('shutdown', 'Genesys API request not sent: the application is shutting down');
+        if (signal?.aborted) throw this.throttled('the caller aborted the request while it waited');
+        const now = this.clock.now();
+        const tokens = this.tokens.pool
+          .filter((slot) => slot.coolDownEndsAt <= now)
+          .map((slot) => slot.usableToken()?.accessToken)
+          .filter((accessToken): accessToken is string => accessToken !== undefined);
+        if (tokens.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
+          await this.tokens.getToken();
+          continue;
+        }
+        let waitMs = Number.POSITIVE_INFINITY;
+        for (const accessToken of tokens) {
+          const key = keys.budget(accessToken);
+          const claim = await guard.claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs);
+          if (claim.granted) return this.sharedLease(accessToken, key, claim.claimId);
+          waitMs = Math.min(waitMs, claim.coolingDown ? claim.retryInMs : Math.min(claim.retryInMs, SHARED_POLL_MS));
+        }
+        this.tokens.fillPool(); // another token of the pool brings another budget
+        const wakeAt = this.clock.now() + (Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS);
+        if (wakeAt > deadline) {
+          throw this.throttled(`waited for rate budget shared with other replicas (${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token) past rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms)`);
+        }
+        await this.pause(wakeAt - this.clock.now(), signal);
+      }
+    } catch (error) {
+      if (error instanceof StoreUnavailable) return undefined;
+      throw error;
+    } finally {
+      this.sharedWaiting--;
+    }
+  }
+
+  private sharedLease(accessToken: string, key: string, claimId: string): GateLease {
+    let released = false;
+    return {
+      accessToken,
+      release: () => {
+        if (released) return;
+        released = true;
+        void this.shared!.guard.settleBudget(key, claimId);
+      },
+    };
+  }
+
+  /** Waits `ms`, or less when the caller aborts (the caller's signal is checked by the interceptor). */
+  private pause(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.clock.clearTimeout(timer);
+        this.pauses.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = this.clock.setTimeout(done, ms);
+      this.pauses.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
   /** Rejects every waiting caller with a `shutdown` error saying `because`, and stops. */
   close(because: string): void {
     this.stopped = true;
@@ -112,6 +200,7 @@ export class RateGate {
     for (let index = this.head; index < this.waiters.length; index++) this.settle(this.waiters[index], shutdown);
     this.waiters.length = 0;
     this.head = 0;
+    for (const wake of [...this.pauses]) wake();
   }
 
   /** Serves waiters in order while some token has budget; then sleeps until the next budget or cool-down frees up. */

@@ -1,0 +1,1 @@
+export { RedisTokenStore, type RedisClientLike, type RedisTokenStoreOptions } from './redis-token-store.js';

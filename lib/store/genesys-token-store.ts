@@ -1,0 +1,50 @@
+/** A token as a store keeps it: plain data, times in epoch milliseconds. */
+export interface StoredToken {
+  readonly accessToken: string;
+  readonly tokenType: string;
+  readonly obtainedAt: number;
+  readonly expiresAt: number;
+  readonly scope?: string;
+}
+
+/** The answer to a budget claim: granted (settle it with `claimId` once the answer arrives), or when to try again. */
+export type BudgetClaim =
+  | { readonly granted: true; readonly claimId: string }
+  | {
+      readonly granted: false;
+      /** When budget frees up at the latest (an answer in flight may free it sooner). */
+      readonly retryInMs: number;
+      /** The token is cooling down after a 429: nothing frees before `retryInMs`. */
+      readonly coolingDown?: boolean;
+    };
+
+/**
+ * Where the tokens of a client live, and the counters of their rate budgets, so that several
+ * replicas of an app can share them: one token request per cluster instead of one per replica, and a
+ * budget counted for the cluster as a whole. Keys are built by the library (never from the secret).
+ *
+ * Every method may fail or be slow: the library bounds each call and falls back to its own memory,
+ * so a store never fails a caller. Without a store (the default), tokens and budgets stay in memory.
+ */
+export interface GenesysTokenStore {
+  /** The token stored under `key`, if any. */
+  getToken(key: string): Promise<StoredToken | undefined>;
+  /** Stores `token` under `key` until it expires. */
+  setToken(key: string, token: StoredToken): Promise<void>;
+  /** Takes the refresh lock of `key` for `ttlMs` if no one holds it; `true` when `owner` now holds it. */
+  acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Releases the lock of `key` if `owner` still holds it (compare-and-delete). */
+  releaseLock(key: string, owner: string): Promise<void>;
+  /**
+   * Claims budget for one request on the token counted under `key`: at most `limit` requests in any
+   * `windowMs`, each counting from its claim until `windowMs` after it is settled (unsettled claims
+   * lapse after `leaseTtlMs`), and none while the key cools down.
+   */
+  claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number): Promise<BudgetClaim>;
+  /** The answer to the request of `claimId` arrived: from now on it counts for `windowMs` more. */
+  settleBudget(key: string, claimId: string): Promise<void>;
+  /** Keeps the token counted under `key` out of use for `durationMs` (after a 429), for every replica. */
+  coolDown(key: string, durationMs: number): Promise<void>;
+  /** Releases the store's own connections; called once the last client using the store has closed. */
+  close?(): Promise<void>;
+}
