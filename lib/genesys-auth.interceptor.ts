@@ -216,8 +216,7 @@ export class GenesysAuthInterceptor {
     if (renewToken) {
       state.retriedAfter401 = true;
       if (!this.tokens.invalidate(state.signedWith)) {
-        const intervalMs = this.config.unauthorizedRenewalIntervalMs;
-        throw this.redacted(error, state, `not retried: the API refused a token obtained less than ${intervalMs} ms ago`);
+        throw this.redacted(error, state, 'not retried: the API refused a freshly obtained token (see unauthorizedRenewalIntervalMs)');
       }
       this.telemetry.renewal();
     } else {

@@ -99,7 +99,8 @@ export class GenesysTokenService {
   /**
    * Reports a token the API refused with 401, so that the next request fetches a new one. Returns
    * whether a replay may succeed: `true` when a newer token is held or will be fetched; `false` when
-   * the API refused a token obtained less than `unauthorizedRenewalIntervalMs` ago. Then the token is
+   * the API refused a token obtained less than `unauthorizedRenewalIntervalMs` ago (or a tenth of its
+   * lifetime, if that is shorter). Then the token is
    * kept, no new one is fetched (a storm of renewals would trip Genesys' token-endpoint limit), and the
    * refusal is recorded: `getState()` says `rejected_by_api`, a `rejected_by_api` event is emitted, and
    * the health indicator reports `down` after as many refused tokens in a row as failed refreshes.
@@ -114,7 +115,10 @@ export class GenesysTokenService {
     }
     const slot = this.slots.find((candidate) => candidate.heldToken?.accessToken === refusedAccessToken);
     if (!slot) return true; // a newer token is held or on its way
-    if (this.clock.now() - slot.heldToken!.obtainedAt.getTime() < this.config.unauthorizedRenewalIntervalMs) {
+    const token = slot.heldToken!;
+    // Fresh: younger than the interval, or than a tenth of its lifetime for short-lived tokens (whose interval would outlast them).
+    const freshForMs = Math.min(this.config.unauthorizedRenewalIntervalMs, (token.expiresAt.getTime() - token.obtainedAt.getTime()) / 10);
+    if (this.clock.now() - token.obtainedAt.getTime() < freshForMs) {
       this.onRejectedByApi(refusedAccessToken);
       return false;
     }
@@ -215,7 +219,7 @@ export class GenesysTokenService {
     this.consecutiveApiRejections++;
     const now = this.clock.now();
     this.logger.warn(
-      `Genesys API refused a token obtained less than ${this.config.unauthorizedRenewalIntervalMs} ms ago (401); ` +
+      `Genesys API refused a freshly obtained token (401, within unauthorizedRenewalIntervalMs or a tenth of its lifetime); ` +
         `callers get the 401 and no new token is fetched before that interval has passed (refused token ${this.consecutiveApiRejections} in a row)`,
     );
     this.eventsSubject.next({ type: 'rejected_by_api', at: new Date(now), consecutiveApiRejections: this.consecutiveApiRejections });

@@ -4,6 +4,9 @@ import type { HttpService } from '@nestjs/axios';
 import axios, { AxiosError, isAxiosError, type AxiosInstance, type CreateAxiosDefaults, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
 
+/** How long a kept-alive socket may sit idle before the library closes it. */
+const IDLE_SOCKET_TIMEOUT_MS = 4_000;
+
 /** An axios instance of the library's own (never axios' global default) and the sockets it keeps. */
 export interface OwnAxios {
   readonly instance: AxiosInstance;
@@ -16,8 +19,10 @@ export interface OwnAxios {
  * Its `timeout` is a wall-clock deadline for the whole exchange (see {@link enforceDeadline}).
  */
 export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): OwnAxios {
-  const httpAgent = new http.Agent({ keepAlive: true });
-  const httpsAgent = new https.Agent({ keepAlive: true });
+  // Idle sockets are closed after 4 s, before the 5 s keep-alive timeout common on servers (Node's own, for one):
+  // reusing a socket the server is closing at that moment fails the request with ECONNRESET.
+  const httpAgent = new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_TIMEOUT_MS });
+  const httpsAgent = new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_TIMEOUT_MS });
   const instance = axios.create({ ...defaults, httpAgent, httpsAgent });
   enforceDeadline(instance, clock);
   return {

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createGzip } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import axios, { isAxiosError } from 'axios';
@@ -103,6 +105,30 @@ describe('deadlines and size limits', () => {
       expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
       expect(Date.now() - started).toBeLessThan(1_000);
     });
+  });
+
+  describe('kept-alive sockets', () => {
+    it('are closed after 4 s idle, before a server closing them at its usual 5 s could reset a request reusing one', async () => {
+      const api = createServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
+      api.keepAliveTimeout = 60_000; // this server keeps them: only the library's own idle timeout can close them
+      let connections = 0;
+      api.on('connection', () => connections++);
+      await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+      try {
+        running = await start({ apiBaseUrl: `http://127.0.0.1:${(api.address() as AddressInfo).port}` });
+        const genesys = running.app.get(GenesysHttpService);
+        await genesys.axiosRef.get('/one');
+        await genesys.axiosRef.get('/two'); // reuses the socket
+
+        await sleep(4_500);
+        await genesys.axiosRef.get('/three');
+
+        expect(connections).toBe(2);
+      } finally {
+        api.closeAllConnections();
+        await new Promise((resolve) => api.close(resolve));
+      }
+    }, 15_000);
   });
 
   describe("the caller's abort signal", () => {

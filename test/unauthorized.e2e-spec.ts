@@ -64,8 +64,19 @@ describe('401s from the API', () => {
     const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
 
     expect(isAxiosError(error) && error.response?.status).toBe(401);
-    expect(isAxiosError(error) && error.message).toContain('refused a token obtained less than 5000 ms ago');
+    expect(isAxiosError(error) && error.message).toContain('refused a freshly obtained token');
     expect(running!.emulator.stats.tokenRequests).toBe(1);
+  });
+
+  it('renew a short-lived token older than a tenth of its lifetime, even within the interval', async () => {
+    running = await startEmulatedApp({ isGlobal: true } as Partial<GenesysAuthModuleOptions>, { tokenLifetimeSeconds: 2 }, [HealthModule]);
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running.emulator.revokeAllTokens();
+    await sleep(250); // past 0.2 s, a tenth of 2 s, well within the default 5 s
+
+    await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
+    expect(running.emulator.stats.tokenRequests).toBe(2);
   });
 
   it('renew a token older than the interval and replay the request', async () => {

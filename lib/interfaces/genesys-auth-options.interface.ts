@@ -101,9 +101,10 @@ export interface GenesysAuthModuleOptions {
    */
   readonly apiRequestTimeoutMs?: number;
   /**
-   * A 401 from the API renews the token at most once per this many milliseconds. A 401 on a token
-   * obtained more recently than that goes back to the caller instead of fetching again, and is
-   * recorded as the API refusing fresh tokens (state `rejected_by_api`). Default `5000`.
+   * A 401 from the API renews the token at most once per this many milliseconds (or per tenth of the
+   * token's lifetime, if that is shorter). A 401 on a token obtained more recently than that goes back
+   * to the caller instead of fetching again, and is recorded as the API refusing fresh tokens (state
+   * `rejected_by_api`). Default `5000`.
    */
   readonly unauthorizedRenewalIntervalMs?: number;
   /** When to refresh ahead of expiry. */
