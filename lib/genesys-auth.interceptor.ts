@@ -5,6 +5,7 @@ import { redactAxiosError } from './errors.js';
 import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
+import { RequestCounter } from './request-counter.js';
 import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from './telemetry.js';
 import { axiosOf } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -21,6 +22,8 @@ interface SigningState {
   startedAt?: number;
   /** The budget this attempt holds until its answer arrives. */
   lease?: GateLease;
+  /** Counted as in flight (set on the first attempt; a replay's copy keeps it, so it is counted once). */
+  counted?: boolean;
   /** Attempts signed so far (replays after 401 or 429 included), and the one in flight, for telemetry. */
   attempts?: number;
   attempt?: ApiAttempt;
@@ -54,6 +57,8 @@ export class GenesysAuthInterceptor {
 
   /** Longest a request waits, in all, for budget and after 429s. */
   private readonly maxWaitMs: number;
+  /** Requests in flight on every instance this interceptor is attached to: a retired client waits for them. */
+  readonly requests: RequestCounter;
 
   /** @internal Created by the client unit. */
   constructor(
@@ -66,6 +71,7 @@ export class GenesysAuthInterceptor {
   ) {
     this.apiOrigin = config.apiBaseUrl;
     this.maxWaitMs = (config.rateLimit || DEFAULT_RATE_LIMIT).maxWaitMs;
+    this.requests = new RequestCounter(clock);
   }
 
   /**
@@ -107,6 +113,26 @@ export class GenesysAuthInterceptor {
 
   private async sign(config: SignableConfig): Promise<SignableConfig> {
     const state = (config.genesysAuth ??= {});
+    if (!state.counted) {
+      state.counted = true;
+      this.requests.started();
+    }
+    try {
+      return await this.signCounted(config, state);
+    } catch (error) {
+      this.finishRequest(state); // failed before it was sent (no token, throttled, cancelled): no answer will end it
+      throw error;
+    }
+  }
+
+  /** A request is over: its final answer or error reaches the caller. Idempotent. */
+  private finishRequest(state: SigningState | undefined): void {
+    if (!state?.counted) return;
+    state.counted = false;
+    this.requests.finished();
+  }
+
+  private async signCounted(config: SignableConfig, state: SigningState): Promise<SignableConfig> {
     if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
     if (!this.goesToApi(config)) {
       if (state.signedWith !== undefined) config.headers.delete('Authorization');
@@ -166,6 +192,7 @@ export class GenesysAuthInterceptor {
   private onResponse(response: AxiosResponse): AxiosResponse {
     const config = response.config as SignableConfig;
     this.finishAttempt(config.genesysAuth, { status: response.status });
+    this.finishRequest(config.genesysAuth);
     // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path.
     if (config.genesysAuth?.signedWith !== undefined && this.tokens.refusingFreshTokens && this.isApiUrl(answeringUrl(response, config))) {
       this.tokens.recordAccepted();
@@ -197,6 +224,16 @@ export class GenesysAuthInterceptor {
   }
 
   private async onError(instance: AxiosInstance, error: unknown): Promise<unknown> {
+    try {
+      return await this.handleError(instance, error);
+    } catch (failure) {
+      this.finishRequest(isAxiosError(error) ? (error.config as SignableConfig | undefined)?.genesysAuth : undefined);
+      throw failure;
+    }
+  }
+
+  /** Replays a request after 401 or 429 when it should (returning the replay's outcome); otherwise throws the redacted error. */
+  private async handleError(instance: AxiosInstance, error: unknown): Promise<unknown> {
     if (!isAxiosError(error) || !error.config) throw error;
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
@@ -227,6 +264,7 @@ export class GenesysAuthInterceptor {
       if (!waitedInFull) throw this.redacted(error, state, 'not retried after 429: the application is shutting down');
       this.telemetry.rateLimitWait('retry_after', rateLimit?.delayMs ?? 0);
     }
+    this.finishRequest(state); // the replay is counted as a request of its own
     return instance.request(config);
   }
 

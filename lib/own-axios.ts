@@ -24,10 +24,11 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
   const httpAgent = new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_TIMEOUT_MS });
   const httpsAgent = new https.Agent({ keepAlive: true, timeout: IDLE_SOCKET_TIMEOUT_MS });
   const instance = axios.create({ ...defaults, httpAgent, httpsAgent });
-  enforceDeadline(instance, clock);
+  const clearDeadlines = enforceDeadline(instance, clock);
   return {
     instance,
     destroy: () => {
+      clearDeadlines();
       httpAgent.destroy();
       httpsAgent.destroy();
     },
@@ -35,11 +36,19 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
 }
 
 
+/** Deadlines are kept to this grain: a request's deadline falls between `timeout` and `timeout` + this. */
+const DEADLINE_GRAIN_MS = 100;
+
+/** Requests started in one grain with one timeout share a deadline: one abort controller and one timer a grain, not one a request. */
+interface DeadlineBucket {
+  readonly grain: number;
+  readonly expired: AbortController;
+}
+
 interface Deadline {
   /** The signal the caller passed, kept so that a replayed request combines it afresh. */
   readonly callerSignal?: AbortSignal;
-  timer?: NodeJS.Timeout;
-  expired?: AbortController;
+  readonly bucket?: DeadlineBucket;
 }
 
 /** Per-request deadline bookkeeping under a plain key, which axios copies into the config of a replay (symbols it drops). */
@@ -48,49 +57,60 @@ type DeadlineConfig = InternalAxiosRequestConfig & { genesysDeadline?: Deadline 
 /**
  * axios' `timeout` stops counting once the response headers arrive, so a server trickling its body
  * could hold a caller for ever. This turns `timeout` into a deadline for headers and body together:
- * an abort signal with a timer, combined with the caller's own signal. It must run last of the request
- * interceptors (axios runs them in reverse order of registration: register it first) so the time
- * spent waiting for a token is not counted.
+ * an abort signal that fires after `timeout` (give or take {@link DEADLINE_GRAIN_MS}), combined with the
+ * caller's own signal. It must run last of the request interceptors (axios runs them in reverse order
+ * of registration: register it first) so the time spent waiting for a token is not counted.
+ * Returns a function that clears its timers, for shutdown.
  */
-export function enforceDeadline(instance: AxiosInstance, clock: Clock): void {
+export function enforceDeadline(instance: AxiosInstance, clock: Clock): () => void {
+  const buckets = new Map<number, DeadlineBucket>(); // the current bucket per timeout value
+  const timers = new Set<NodeJS.Timeout>();
+  const bucketFor = (timeoutMs: number): DeadlineBucket => {
+    const now = clock.now();
+    const grain = Math.floor(now / DEADLINE_GRAIN_MS);
+    const current = buckets.get(timeoutMs);
+    if (current?.grain === grain) return current;
+    const bucket: DeadlineBucket = { grain, expired: new AbortController() };
+    buckets.set(timeoutMs, bucket);
+    // Fires when the grain's last starter has had its whole timeout.
+    const timer = clock.setTimeout(() => {
+      timers.delete(timer);
+      if (buckets.get(timeoutMs) === bucket) buckets.delete(timeoutMs);
+      bucket.expired.abort();
+    }, (grain + 1) * DEADLINE_GRAIN_MS + timeoutMs - now);
+    timers.add(timer);
+    return bucket;
+  };
+
   instance.interceptors.request.use((config: DeadlineConfig) => {
     const previous = config.genesysDeadline;
-    if (previous?.timer) clock.clearTimeout(previous.timer); // a replay starts its own deadline
-    const timeoutMs = config.timeout;
     const callerSignal = previous ? previous.callerSignal : (config.signal as AbortSignal | undefined);
+    const timeoutMs = config.timeout;
     if (!timeoutMs) {
       config.genesysDeadline = { callerSignal };
       return config;
     }
-    const expired = new AbortController();
-    const timer = clock.setTimeout(() => expired.abort(), timeoutMs);
-    config.genesysDeadline = { callerSignal, timer, expired };
-    config.signal = callerSignal ? AbortSignal.any([callerSignal, expired.signal]) : expired.signal;
+    const bucket = bucketFor(timeoutMs); // a replay gets a deadline of its own
+    config.genesysDeadline = { callerSignal, bucket };
+    config.signal = callerSignal ? AbortSignal.any([callerSignal, bucket.expired.signal]) : bucket.expired.signal;
     return config;
   });
-  instance.interceptors.response.use(
-    (response) => {
-      settleDeadline(response.config, clock);
-      return response;
-    },
-    (error: unknown) => {
-      if (!isAxiosError(error) || !error.config) throw error;
-      const deadline = settleDeadline(error.config, clock);
-      if (!deadline?.expired?.signal.aborted || deadline.callerSignal?.aborted) throw error;
-      throw new AxiosError(
-        `timeout of ${error.config.timeout}ms exceeded (a deadline for the whole exchange, headers and body)`,
-        AxiosError.ECONNABORTED,
-        error.config,
-        error.request,
-      );
-    },
-  );
-}
-
-function settleDeadline(config: DeadlineConfig, clock: Clock): Deadline | undefined {
-  const deadline = config.genesysDeadline;
-  if (deadline?.timer) clock.clearTimeout(deadline.timer);
-  return deadline;
+  instance.interceptors.response.use(undefined, (error: unknown) => {
+    if (!isAxiosError(error) || !error.config) throw error;
+    const deadline = (error.config as DeadlineConfig).genesysDeadline;
+    if (!deadline?.bucket?.expired.signal.aborted || deadline.callerSignal?.aborted) throw error;
+    throw new AxiosError(
+      `timeout of ${error.config.timeout}ms exceeded (a deadline for the whole exchange, headers and body)`,
+      AxiosError.ECONNABORTED,
+      error.config,
+      error.request,
+    );
+  });
+  return () => {
+    for (const timer of timers) clock.clearTimeout(timer);
+    timers.clear();
+    buckets.clear();
+  };
 }
 
 /*

@@ -188,7 +188,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
    */
   private onEvicted(key: string, entry: Entry): void {
     const now = this.context.clock.now();
-    const usedAgoMs = now - Math.max(entry.lastUsedAt, entry.client.http.lastActiveAt);
+    const usedAgoMs = now - Math.max(entry.lastUsedAt, entry.client.interceptor.requests.lastActiveAt);
     if (usedAgoMs < 60_000 && now - this.lastThrashWarningAt >= 60_000) {
       this.lastThrashWarningAt = now;
       this.logger.warn(
@@ -213,7 +213,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     const idleSince = this.context.clock.now() - this.idleTimeoutMs;
     for (const [key, entry] of this.entries) {
       // A client kept by a caller and used without get() counts as used by its requests.
-      if (Math.max(entry.lastUsedAt, entry.client.http.lastActiveAt) > idleSince) continue;
+      if (Math.max(entry.lastUsedAt, entry.client.interceptor.requests.lastActiveAt) > idleSince) continue;
       this.entries.delete(key);
       this.logger.debug(`Closing the Genesys client "${key}": unused for ${this.idleTimeoutMs} ms`);
       void this.retire(entry.client, `closed by the registry after ${this.idleTimeoutMs} ms unused`);

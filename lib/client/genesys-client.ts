@@ -145,10 +145,10 @@ export class GenesysClient {
     const retiredAt = this.clock.now();
     const limit = retiredAt + RETIRED_CLIENT_GRACE_MS + this.config.tokenRequestTimeoutMs + (this.config.apiRequestTimeoutMs || 30_000);
     for (;;) {
-      const quietFor = this.clock.now() - Math.max(retiredAt, this.http.lastActiveAt);
+      const quietFor = this.clock.now() - Math.max(retiredAt, this.interceptor.requests.lastActiveAt);
       if (quietFor >= RETIRED_CLIENT_GRACE_MS || this.clock.now() >= limit) break;
       await new Promise((resolve) => setTimeout(resolve, RETIRED_CLIENT_GRACE_MS - quietFor).unref());
-      await this.http.whenIdle(Math.max(0, limit - this.clock.now()));
+      await this.interceptor.requests.whenIdle(Math.max(0, limit - this.clock.now()));
     }
     await this.close(because);
   }
