@@ -122,12 +122,23 @@ function safeUrl(url: string): string | undefined {
 }
 
 /**
+ * Whether the app has registered an OpenTelemetry SDK (a meter or a tracer provider). Without one,
+ * clients record nothing at all, rather than building attributes for no-op instruments on every request.
+ */
+function sdkRegistered(api: Api): boolean {
+  const meterIsNoop = Object.getPrototypeOf(api.metrics.getMeter(INSTRUMENTATION_NAME)) === Object.getPrototypeOf(api.createNoopMeter());
+  const tracerProvider = api.trace.getTracerProvider();
+  const delegate = tracerProvider instanceof api.ProxyTracerProvider ? tracerProvider.getDelegate() : tracerProvider;
+  return !meterIsNoop || delegate.constructor.name !== 'NoopTracerProvider';
+}
+
+/**
  * Telemetry of one client, on the app's global meter and tracer providers (no-ops until the app
  * registers an OpenTelemetry SDK). `client` is the registration name or registry key; the client id is
  * added only when `clientId` is given (the user opted in).
  */
 export function createClientTelemetry(api: Api | undefined, apiBaseUrl: string, client: string, clientId?: string): ClientTelemetry {
-  if (!api) return NO_TELEMETRY;
+  if (!api || !sdkRegistered(api)) return NO_TELEMETRY;
   const { SpanKind, SpanStatusCode, context, trace, metrics } = api;
   const instruments = instrumentsOf(metrics.getMeter(INSTRUMENTATION_NAME));
   const tracer = trace.getTracer(INSTRUMENTATION_NAME);
