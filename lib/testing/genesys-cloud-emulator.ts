@@ -213,16 +213,7 @@ export class GenesysCloudEmulator {
     this.clientStates = new Map(this.clients.map((client) => [client.clientId, clientState(client)]));
     this.clientId = this.clients[0].clientId;
     this.clientSecret = this.clients[0].clientSecret;
-    this.stats = {
-      tokenRequests: 0,
-      apiRequests: 0,
-      tokensIssued: 0,
-      unauthorized: 0,
-      rateLimited: 0,
-      tokenRateLimited: 0,
-      clientMismatches: 0,
-      requestsByClient: this.zeroPerClient(),
-    };
+    this.stats = this.zeroStats();
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 86_400;
     this.apiRateLimit = options.apiRateLimit ?? {};
     this.tokenRateLimit = options.tokenRateLimit ?? false;
@@ -361,9 +352,8 @@ export class GenesysCloudEmulator {
     for (const token of this.tokens.values()) if (clientId === undefined || token.client.clientId === clientId) token.revoked = true;
   }
 
-  /** Zeroes the counters (including per client and per token) and forgets recorded requests. Rate-limit windows are kept. */
-  resetStats(): void {
-    Object.assign(this.stats, {
+  private zeroStats(): EmulatorStats {
+    return {
       tokenRequests: 0,
       apiRequests: 0,
       tokensIssued: 0,
@@ -372,7 +362,12 @@ export class GenesysCloudEmulator {
       tokenRateLimited: 0,
       clientMismatches: 0,
       requestsByClient: this.zeroPerClient(),
-    });
+    };
+  }
+
+  /** Zeroes the counters (including per client and per token) and forgets recorded requests. Rate-limit windows are kept. */
+  resetStats(): void {
+    Object.assign(this.stats, this.zeroStats());
     for (const token of this.tokens.values()) token.served = 0;
     this.tokenRequests.length = 0;
     this.apiRequests.length = 0;
