@@ -27,6 +27,19 @@ describe('module options', () => {
     });
   });
 
+  it('trims blanks and newlines around the client id and secret', () => {
+    expect(resolveGenesysAuthOptions({ clientId: '  client-id\n', clientSecret: `${SECRET}\n` })).toMatchObject({ clientId: 'client-id', clientSecret: SECRET });
+  });
+
+  it.each([
+    ['tokenStore', { tokenStore: { getToken: () => undefined } }],
+    ['tokenPool.size', { tokenPool: { size: 51 } }],
+    ['rateLimit.requestsPerToken', { rateLimit: { requestsPerToken: 0 } }],
+    ['unauthorizedRenewalIntervalMs', { unauthorizedRenewalIntervalMs: -1 }],
+  ])('refuses a bad %s, naming it', (field, options) => {
+    expect(failureOf({ ...valid, ...options }).message).toContain(`"${field}"`);
+  });
+
   it('derives both origins from the region', () => {
     expect(resolveGenesysAuthOptions({ ...valid, region: 'eu-central-2' })).toMatchObject({
       loginBaseUrl: 'https://login.euc2.pure.cloud',

@@ -218,6 +218,22 @@ describe('GenesysTokenService (fake timers)', () => {
     expect(completed).toBe(true);
   });
 
+  it('fetches a new token when refresh() is called from a refreshed event handler', async () => {
+    const client = new ScriptedTokenClient();
+    let tokens: GenesysTokenService;
+    ({ app, tokens } = await start(client));
+    const fromHandler: Promise<unknown>[] = [];
+    tokens.events$.subscribe((event) => {
+      if (event.type === 'refreshed' && fromHandler.length === 0) fromHandler.push(tokens.refresh());
+    });
+
+    await tokens.getAccessToken();
+    await Promise.all(fromHandler);
+
+    expect(client.calls).toBe(2);
+    expect(await tokens.getAccessToken()).toBe('token-2');
+  });
+
   it('fetches the first token during start-up when fetchTokenOnStartup is on', async () => {
     const client = new ScriptedTokenClient();
     let tokens: GenesysTokenService;
