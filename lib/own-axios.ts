@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { HttpService } from '@nestjs/axios';
@@ -71,6 +72,8 @@ export function enforceDeadline(instance: AxiosInstance, clock: Clock): () => vo
     const current = buckets.get(timeoutMs);
     if (current?.grain === grain) return current;
     const bucket: DeadlineBucket = { grain, expired: new AbortController() };
+    // Every request of the grain listens to this one signal (axios removes its listener when the request ends).
+    setMaxListeners(0, bucket.expired.signal);
     buckets.set(timeoutMs, bucket);
     // Fires when the grain's last starter has had its whole timeout.
     const timer = clock.setTimeout(() => {

@@ -80,6 +80,22 @@ describe('deadlines and size limits', () => {
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
+    it('keeps many concurrent requests on one deadline without a MaxListenersExceededWarning', async () => {
+      running = await start({ apiRequestTimeoutMs: 5_000 });
+      running.emulator.apiRateLimit = false;
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning.name);
+      process.on('warning', onWarning);
+      try {
+        await Promise.all(Array.from({ length: 100 }, () => running!.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me')));
+        await sleep(10); // warnings are emitted on the next tick
+      } finally {
+        process.off('warning', onWarning);
+      }
+
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+    });
+
     it("keeps the caller's own abort signal working beside the deadline", async () => {
       server = await trickle(100);
       running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
