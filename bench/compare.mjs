@@ -1,11 +1,13 @@
-// The same workloads through three ways of calling Genesys Cloud with client credentials:
+// The same workloads through four ways of calling Genesys Cloud with client credentials:
 //   1. this library's GenesysHttpService (in the rate-limit scenario twice: one token, a pool of four);
-//   2. Genesys' official JavaScript SDK (purecloud-platform-client-v2), pointed at the emulator with
+//   2. Genesys' official JavaScript SDK's typed OrganizationApi through nestjs-genesys-auth/sdk, so on
+//      the library's managed token, renewals and pacing;
+//   3. Genesys' official JavaScript SDK (purecloud-platform-client-v2), pointed at the emulator with
 //      setGateway; it logs in once and never refreshes, so the caller re-logs in when the SDK's
 //      recorded expiry has passed (the least a user must add);
-//   3. plain axios fetching a token as Genesys' client-credentials blog example does, cached naively
+//   4. plain axios fetching a token as Genesys' client-credentials blog example does, cached naively
 //      until its expires_in passes.
-// Neither 2 nor 3 paces requests or retries a 429.
+// Neither 3 nor 4 paces requests or retries a 429.
 // Each contender gets its own loopback emulator, so that counters, revocations and budgets are its own.
 // Two scenarios, each printed as a markdown table:
 //   - token handling: short token lifetimes and a revocation halfway through, no API rate limit;
@@ -18,8 +20,9 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import axios from 'axios';
 import { GenesysAuthModule, GenesysHttpService, GenesysTokenService } from 'nestjs-genesys-auth';
+import { GenesysPlatformClient, GenesysSdkModule } from 'nestjs-genesys-auth/sdk';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
-import { printTable, runLoad, SPARE_BUDGET } from './support.mjs';
+import { printTable, runLoad, SPARE_BUDGET, statusOf } from './support.mjs';
 
 const platformClient = createRequire(import.meta.url)('purecloud-platform-client-v2');
 
@@ -33,14 +36,31 @@ const ROUNDS = 10;
 // Genesys' per-token limit (300 a minute), sped up 30 times so that the scenario takes seconds.
 const API_RATE_LIMIT = { requestsPerToken: 300, windowMs: 2_000 };
 
+/** A Nest application context with this library registered on `emulator`, plus `imports`. */
+async function startLibrary(emulator, options, imports = []) {
+  class BenchModule {}
+  Module({
+    imports: [GenesysAuthModule.forRoot({ ...emulator.moduleOptions(), fetchTokenOnStartup: false, isGlobal: true, ...options }), ...imports],
+  })(BenchModule);
+  return NestFactory.createApplicationContext(BenchModule, { logger: ['error'] });
+}
+
 function thisLibrary(options) {
   return async (emulator) => {
-    class BenchModule {}
-    Module({ imports: [GenesysAuthModule.forRoot({ ...emulator.moduleOptions(), fetchTokenOnStartup: false, ...options })] })(BenchModule);
-    const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error'] });
+    const app = await startLibrary(emulator, options);
     const genesys = app.get(GenesysHttpService);
     const tokens = app.get(GenesysTokenService);
     return { call: () => genesys.axiosRef.get(PATH), login: () => tokens.getAccessToken(), close: () => app.close() };
+  };
+}
+
+/** The SDK's typed API as a user of nestjs-genesys-auth/sdk calls it; it rejects in the SDK's shape (`{ status, … }`). */
+function sdkThroughThisLibrary(options) {
+  return async (emulator) => {
+    const app = await startLibrary(emulator, options, [GenesysSdkModule.forFeature()]);
+    const organizations = app.get(GenesysPlatformClient).api(platformClient.OrganizationApi);
+    const tokens = app.get(GenesysTokenService);
+    return { call: () => organizations.getOrganizationsMe(), login: () => tokens.getAccessToken(), close: () => app.close() };
   };
 }
 
@@ -85,11 +105,6 @@ async function plainAxios(emulator) {
   };
 }
 
-/** The HTTP status of a failed call: axios errors carry a response, the SDK rejects with `{ status }`. */
-function statusOf(error) {
-  return error?.response?.status ?? error?.status;
-}
-
 /** Starts each contender on its own emulator; `callerErrors` counts failures by status as callers see them. */
 async function startContenders(definitions, emulatorOptions) {
   const contenders = [];
@@ -122,6 +137,7 @@ async function tokenHandlingScenario() {
     [
       // A budget never reached: the emulator's API limit is off here, and the scenario measures token handling.
       ['nestjs-genesys-auth (GenesysHttpService)', thisLibrary({ rateLimit: SPARE_BUDGET })],
+      ['official SDK through nestjs-genesys-auth/sdk', sdkThroughThisLibrary({ rateLimit: SPARE_BUDGET })],
       ['purecloud-platform-client-v2 (official SDK)', officialSdk],
       ['plain axios, naive token cache', plainAxios],
     ],
@@ -179,6 +195,7 @@ async function rateLimitScenario() {
     [
       ['nestjs-genesys-auth, 1 token', thisLibrary({ rateLimit: API_RATE_LIMIT })],
       ['nestjs-genesys-auth, pool of 4 tokens', thisLibrary({ rateLimit: API_RATE_LIMIT, tokenPool: { size: 4 } })],
+      ['official SDK through nestjs-genesys-auth/sdk, 1 token', sdkThroughThisLibrary({ rateLimit: API_RATE_LIMIT })],
       ['purecloud-platform-client-v2 (official SDK)', officialSdk],
       ['plain axios, naive token cache', plainAxios],
     ],

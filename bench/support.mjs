@@ -1,5 +1,5 @@
-// Shared by the benchmarks: a bounded-concurrency request loop, a markdown table printer and the
-// library's rate limit for runs that measure something else.
+// Shared by the benchmarks: a bounded-concurrency request loop, a markdown table printer, the status
+// of a failed call and the library's rate limit for runs that measure something else.
 
 /**
  * A per-token budget no benchmark run reaches: every request still goes through the library's pacing
@@ -33,4 +33,9 @@ export function printTable(rows) {
   console.log(line(columns));
   console.log(line(columns.map(() => '---')));
   for (const row of rows) console.log(line(columns.map((column) => String(row[column]))));
+}
+
+/** The HTTP status of a failed call: axios errors carry a response, the SDK rejects with `{ status }`. */
+export function statusOf(error) {
+  return error?.response?.status ?? error?.status;
 }
