@@ -217,6 +217,9 @@ export class TokenSlot {
       if (shared) return shared;
       if (await guard.acquireLock(keys.lock(index), owner, lockTtlMs)) {
         try {
+          // The previous holder may have stored its token between our look and our lock.
+          const justStored = this.adoptable(await guard.getToken(keys.token(index)));
+          if (justStored) return justStored;
           const fetched = await this.fetchWithRetry(signal, maxAttempts);
           await guard.setToken(keys.token(index), storedFrom(fetched.token));
           return fetched;

@@ -124,6 +124,14 @@ const eventsOf = (replica: ChildApp) =>
     expect(values.find((value) => String(value).startsWith('gcm1:'))).toBeDefined();
   });
 
+  it('opens no new connection once closed: later calls fail at once', async () => {
+    const store = new RedisTokenStore({ url: REDIS_URL, keyPrefix: `test-${randomUUID()}:` });
+    await store.getToken('token:any');
+    await store.close();
+
+    await expect(store.getToken('token:any')).rejects.toThrow('closed');
+  });
+
   it('keeps callers free of errors while Redis is down, reports the store unavailable, and shares again once it is back', async () => {
     const port = await freeLoopbackPort();
     const startRedis = async () => {

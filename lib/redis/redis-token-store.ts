@@ -76,6 +76,8 @@ export class RedisTokenStore implements GenesysTokenStore {
   /** Our own client, when we created it from `url`: connected on first use, closed by {@link close}. */
   private readonly ownClient?: RedisClientType;
   private connecting?: Promise<unknown>;
+  /** Once closed, calls fail at once (the library then goes on alone) instead of reopening a connection nothing would close. */
+  private closed = false;
   private readonly key?: Buffer;
 
   constructor(options: RedisTokenStoreOptions) {
@@ -137,6 +139,7 @@ export class RedisTokenStore implements GenesysTokenStore {
 
   /** Closes the client the store created from `url`; a client the app gave stays the app's to close. */
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.ownClient) return;
     const wasOpen = this.ownClient.isOpen;
     this.connecting = undefined;
@@ -149,6 +152,7 @@ export class RedisTokenStore implements GenesysTokenStore {
    * node-redis reconnects by itself; meanwhile commands fail at once (no offline queue).
    */
   private async connected(): Promise<void> {
+    if (this.closed) throw new Error('RedisTokenStore is closed');
     if (!this.ownClient || this.ownClient.isOpen) return;
     this.connecting ??= this.ownClient.connect().catch((error: unknown) => {
       this.connecting = undefined;
