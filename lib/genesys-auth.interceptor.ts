@@ -111,17 +111,32 @@ export class GenesysAuthInterceptor {
     this.pendingWaits.clear();
   }
 
-  private async sign(config: SignableConfig): Promise<SignableConfig> {
+  /**
+   * Signs a request for the API origin. Synchronous when a token with budget is at hand (the hot path:
+   * every `await` would cost each request a turn of the microtask queue); a promise when it must wait.
+   */
+  private sign(config: SignableConfig): SignableConfig | Promise<SignableConfig> {
     const state = (config.genesysAuth ??= {});
     if (!state.counted) {
       state.counted = true;
       this.requests.started();
     }
-    try {
-      return await this.signCounted(config, state);
-    } catch (error) {
-      this.finishRequest(state); // failed before it was sent (no token, throttled, cancelled): no answer will end it
+    // Failed before it was sent (no token, throttled, cancelled): no answer will end it.
+    const unsent = (error: unknown): never => {
+      this.finishRequest(state);
       throw error;
+    };
+    try {
+      if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
+      if (!this.goesToApi(config)) {
+        if (state.signedWith !== undefined) config.headers.delete('Authorization');
+        state.signedWith = undefined;
+        return config;
+      }
+      const token = this.abortableTokenFor(state, config);
+      return typeof token === 'string' ? this.signWith(config, state, token) : token.then((ready) => this.signWith(config, state, ready), unsent);
+    } catch (error) {
+      return unsent(error);
     }
   }
 
@@ -132,14 +147,7 @@ export class GenesysAuthInterceptor {
     this.requests.finished();
   }
 
-  private async signCounted(config: SignableConfig, state: SigningState): Promise<SignableConfig> {
-    if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
-    if (!this.goesToApi(config)) {
-      if (state.signedWith !== undefined) config.headers.delete('Authorization');
-      state.signedWith = undefined;
-      return config;
-    }
-    const token = await this.abortableTokenFor(state, config);
+  private signWith(config: SignableConfig, state: SigningState, token: string): SignableConfig {
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
     state.usedTokens = [...(state.usedTokens ?? []), token];
@@ -153,17 +161,15 @@ export class GenesysAuthInterceptor {
    * A token with budget for this request: at once when one has budget (the hot path), else after
    * waiting for a token or in line for budget. The caller's abort signal ends the wait.
    */
-  private async abortableTokenFor(state: SigningState, config: SignableConfig): Promise<string> {
+  private abortableTokenFor(state: SigningState, config: SignableConfig): string | Promise<string> {
     const signal = config.signal as AbortSignal | undefined;
     const cancelled = () => new CanceledError(undefined, undefined, config);
     if (signal?.aborted) throw cancelled();
     const token = this.tokenFor(state, signal);
     if (typeof token === 'string' || !signal) return token;
-    try {
-      return await untilAborted(token, signal);
-    } catch (error) {
+    return untilAborted(token, signal).catch((error: unknown) => {
       throw signal.aborted ? cancelled() : error;
-    }
+    });
   }
 
   private tokenFor(state: SigningState, signal?: AbortSignal): string | Promise<string> {
