@@ -143,6 +143,21 @@ export function redactDeep<T extends object>(root: T, secrets: readonly string[]
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 /**
+ * Makes an object that holds the secret or tokens (in its configuration, headers or token cache) show
+ * only `summary()` to `util.inspect`, `console.log` and `JSON.stringify`, so that logging a service or
+ * a client never prints a credential.
+ */
+export function inspectAs(target: object, summary: () => Record<string, unknown>): void {
+  const describe = () => ({ ...summary() });
+  Object.defineProperty(target, INSPECT, {
+    configurable: true,
+    value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>
+      `${target.constructor.name} ${inspect(describe(), options)}`,
+  });
+  Object.defineProperty(target, 'toJSON', { configurable: true, value: describe });
+}
+
+/**
  * Makes an AxiosError safe to log while keeping it an AxiosError: the tokens are replaced by
  * {@link REDACTED} in its config, request and response; and `util.inspect` / `console.log` show a
  * summary instead of walking into sockets, through which other requests' headers are reachable.

@@ -1,7 +1,7 @@
 import type { HttpService } from '@nestjs/axios';
 import { AxiosError, CanceledError, isAxiosError, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from './clock.js';
-import { redactAxiosError } from './errors.js';
+import { inspectAs, redactAxiosError } from './errors.js';
 import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
@@ -72,6 +72,7 @@ export class GenesysAuthInterceptor {
     this.apiOrigin = config.apiBaseUrl;
     this.maxWaitMs = (config.rateLimit || DEFAULT_RATE_LIMIT).maxWaitMs;
     this.requests = new RequestCounter(clock);
+    inspectAs(this, () => ({ apiOrigin: this.apiOrigin }));
   }
 
   /**

@@ -1,5 +1,6 @@
 import { HttpService } from '@nestjs/axios';
 import type { Clock } from './clock.js';
+import { inspectAs } from './errors.js';
 import type { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
@@ -26,6 +27,8 @@ export class GenesysHttpService extends HttpService {
     super(asHttpServiceAxios(ownAxios.instance));
     this.ownAxios = ownAxios;
     interceptor.attachTo(this);
+    // Its kept-alive sockets still reference their last request, Authorization header included.
+    inspectAs(this, () => ({ baseURL: config.apiBaseUrl }));
   }
 
   /** Releases kept-alive sockets; requests still in flight fail. */

@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from './clock.js';
+import { inspectAs } from './errors.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
 import type { ClientStoreKeys, StoreGuard } from './store/store-guard.js';
@@ -55,6 +56,7 @@ export class GenesysTokenService {
     private readonly context: GenesysTokenServiceContext,
   ) {
     this.logger = new Logger(context.logContext);
+    inspectAs(this, () => ({ state: this.getState() }));
     const instance = ++instances;
     const poolSize = config.tokenPool.size;
     this.slots = Array.from(

@@ -1,6 +1,6 @@
 import { isAxiosError, type AxiosResponse } from 'axios';
 import type { Clock } from './clock.js';
-import { GenesysAuthError, redactText } from './errors.js';
+import { GenesysAuthError, inspectAs, redactText } from './errors.js';
 import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import { createOwnAxios, type OwnAxios } from './own-axios.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -47,6 +47,7 @@ export class GenesysTokenClient {
     clock: Clock,
   ) {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
+    inspectAs(this, () => ({ tokenUrl: this.tokenUrl, clientId: config.clientId }));
     this.form = this.formBody();
     this.headers = this.requestHeaders();
     const { clientId, clientSecret } = config;

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Module } from '@nestjs/common';
 import { isAxiosError } from 'axios';
 import { TerminusModule } from '@nestjs/terminus';
-import { GenesysHttpService, GenesysTokenService, type GenesysTokenEvent } from 'nestjs-genesys-auth';
+import { GenesysAuthInterceptor, GenesysClient, GenesysHttpService, GenesysTokenService, type GenesysTokenEvent } from 'nestjs-genesys-auth';
+import { RedisTokenStore } from 'nestjs-genesys-auth/redis';
 import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import type { EmulatorFault } from 'nestjs-genesys-auth/testing';
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
@@ -110,6 +111,13 @@ describe('no secret and no token leaves the library, on any failure path', () =>
     if (outcome !== 'success') keep(outcome);
     const kind = outcome === 'success' ? outcome : isAxiosError(outcome) ? 'AxiosError' : 'other';
     if (kind !== expected) throw new Error(`expected ${expected}, got ${inspect(outcome, { depth: 1 })}`);
+  });
+
+  it('logging the client unit and its services', async () => {
+    await genesys.axiosRef.get('/api/v2/organizations/me'); // a token is held
+    for (const service of [GenesysClient, GenesysTokenService, GenesysHttpService, GenesysAuthInterceptor]) keep(running.app.get<object>(service));
+    keep(new RedisTokenStore({ client: { get: async () => null, set: async () => null, eval: async () => null } as never, encryptionKey: SECRET }));
+    expect(captured.at(-2)).toContain('GenesysAuthInterceptor');
   });
 
   it('shutdown', async () => {

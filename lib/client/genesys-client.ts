@@ -8,6 +8,7 @@ import { RateGate } from '../rate-limit/rate-gate.js';
 import { GenesysTokenClient } from '../token-client.js';
 import { SHUTDOWN_REASON } from '../token-slot.js';
 import { StoreGuard, storeKeysOf, type ClientStoreKeys } from '../store/store-guard.js';
+import { inspectAs } from '../errors.js';
 import { createClientTelemetry, type ClientTelemetry, type OpenTelemetryApi } from '../telemetry.js';
 
 /** How long a client evicted from the registry stays usable for a caller that got it just before. */
@@ -52,6 +53,7 @@ export class GenesysClient {
     context: GenesysClientContext,
   ) {
     this.clock = context.clock;
+    inspectAs(this, () => ({ ...this.describe(), tokenStore: this.tokenStore, state: this.tokens.getState() }));
     const logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`;
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
     this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, name ?? 'default', clientId);

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createClient, type RedisClientType } from 'redis';
-import { GenesysAuthError } from '../errors.js';
+import { GenesysAuthError, inspectAs } from '../errors.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from '../store/genesys-token-store.js';
 
 /** Options of {@link RedisTokenStore}: a `url` (the store connects and closes its own client) or a connected `client` the app owns. */
@@ -82,6 +82,7 @@ export class RedisTokenStore implements GenesysTokenStore {
 
   constructor(options: RedisTokenStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'genesys-auth:';
+    inspectAs(this, () => ({ keyPrefix: this.keyPrefix, encrypted: this.key !== undefined }));
     if (options.encryptionKey !== undefined) this.key = encryptionKeyOf(options.encryptionKey);
     if (options.client) {
       this.client = options.client;
