@@ -94,9 +94,7 @@ export class RateGate {
       return this.acquire(deadline, signal);
     }
     const now = this.clock.now();
-    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
-      throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
-    }
+    this.assertRoomInLine();
     if (deadline <= now) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
     return new Promise<GateLease>((resolve, reject) => {
       const waiter: Waiter = {
@@ -119,15 +117,13 @@ export class RateGate {
   }
 
   /**
-   * Budget from the shared store, for the cluster: tries each held token in turn, and when none has budget, waits as the store says (polling while answers
-   * are in flight), up to `deadline`. Resolves `undefined` when the store stopped answering: the caller
+   * Budget from the shared store, for the cluster: tries each held token in turn, and when none has
+   * budget, waits as the store says (polling while answers are in flight), up to `deadline`. Resolves `undefined` when the store stopped answering: the caller
    * then counts locally.
    */
   private async acquireShared(deadline: number, signal?: AbortSignal): Promise<GateLease | undefined> {
     const { guard, keys } = this.shared!;
-    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
-      throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
-    }
+    this.assertRoomInLine();
     this.sharedWaiting++;
     try {
       for (;;) {
@@ -312,6 +308,13 @@ export class RateGate {
     if (this.head > 1024 && this.head * 2 > this.waiters.length) {
       this.waiters.splice(0, this.head);
       this.head = 0;
+    }
+  }
+
+  /** Fails fast once `maxQueued` callers wait, in the local line or on the shared store. */
+  private assertRoomInLine(): void {
+    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
+      throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
     }
   }
 
