@@ -7,7 +7,8 @@ import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
 import { RequestCounter } from './request-counter.js';
 import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from './telemetry.js';
-import { axiosOf } from './own-axios.js';
+import { axiosOf, type OwnAxios } from './own-axios.js';
+import type { RequestDeadlines } from './request-deadlines.js';
 import { parseRetryAfter } from './retry-after.js';
 
 /** What the interceptor remembers about one request across its retries (a plain key, since axios copies config on retry). */
@@ -82,13 +83,39 @@ export class GenesysAuthInterceptor {
    * library in the process shares that one.
    */
   attachTo(target: HttpService | AxiosInstance): void {
-    const instance = axiosOf(target);
+    this.install(axiosOf(target));
+  }
+
+  /**
+   * @internal Installs the interceptor on an instance of the library's own, whose deadlines it arms as
+   * each attempt is sent and settles as its answer arrives, in its own steps rather than in interceptors
+   * of their own: each interceptor costs every request a turn of axios' promise chain.
+   */
+  attachToOwn(own: OwnAxios): void {
+    this.install(own.instance, own.deadlines);
+  }
+
+  private install(instance: AxiosInstance, deadlines?: RequestDeadlines): void {
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
-    instance.interceptors.request.use((config) => this.sign(config));
+    if (!deadlines) {
+      instance.interceptors.request.use((config) => this.sign(config));
+      instance.interceptors.response.use(
+        (response) => this.onResponse(response),
+        (error: unknown) => this.onError(instance, error),
+      );
+      return;
+    }
+    instance.interceptors.request.use((config) => {
+      const signed = this.sign(config);
+      return signed instanceof Promise ? signed.then(deadlines.arm) : deadlines.arm(signed);
+    });
     instance.interceptors.response.use(
-      (response) => this.onResponse(response),
-      (error: unknown) => this.onError(instance, error),
+      (response) => {
+        deadlines.settle(response.config);
+        return this.onResponse(response);
+      },
+      (error: unknown) => this.onError(instance, deadlines.settle(isAxiosError(error) ? error.config : undefined, error)),
     );
   }
 
@@ -122,11 +149,6 @@ export class GenesysAuthInterceptor {
       state.counted = true;
       this.requests.started();
     }
-    // Failed before it was sent (no token, throttled, cancelled): no answer will end it.
-    const unsent = (error: unknown): never => {
-      this.finishRequest(state);
-      throw error;
-    };
     try {
       if (state.signedWith === undefined && config.headers.has('Authorization')) return config; // the caller's own
       if (!this.goesToApi(config)) {
@@ -135,10 +157,17 @@ export class GenesysAuthInterceptor {
         return config;
       }
       const token = this.abortableTokenFor(state, config);
-      return typeof token === 'string' ? this.signWith(config, state, token) : token.then((ready) => this.signWith(config, state, ready), unsent);
+      if (typeof token === 'string') return this.signWith(config, state, token);
+      return token.then((ready) => this.signWith(config, state, ready)).catch((error: unknown) => this.unsent(state, error));
     } catch (error) {
-      return unsent(error);
+      return this.unsent(state, error);
     }
+  }
+
+  /** A request failed before it was sent (no token, throttled, cancelled): no answer will end it. */
+  private unsent(state: SigningState, error: unknown): never {
+    this.finishRequest(state);
+    throw error;
   }
 
   /** A request is over: its final answer or error reaches the caller. Idempotent. */
@@ -151,7 +180,7 @@ export class GenesysAuthInterceptor {
   private signWith(config: SignableConfig, state: SigningState, token: string): SignableConfig {
     config.headers.set('Authorization', `Bearer ${token}`);
     state.signedWith = token;
-    state.usedTokens = [...(state.usedTokens ?? []), token];
+    (state.usedTokens ??= []).push(token);
     state.attempt = this.telemetry.apiAttempt(config.method ?? 'get', () => resolvedUrl(config), state.attempts ?? 0);
     state.attempts = (state.attempts ?? 0) + 1;
     config.beforeRedirect = config.beforeRedirect ? this.withAuthorizationDroppedOffOrigin(config.beforeRedirect) : this.dropAuthorizationOffOrigin;
@@ -164,12 +193,11 @@ export class GenesysAuthInterceptor {
    */
   private abortableTokenFor(state: SigningState, config: SignableConfig): string | Promise<string> {
     const signal = config.signal as AbortSignal | undefined;
-    const cancelled = () => new CanceledError(undefined, undefined, config);
-    if (signal?.aborted) throw cancelled();
+    if (signal?.aborted) throw new CanceledError(undefined, undefined, config);
     const token = this.tokenFor(state, signal);
     if (typeof token === 'string' || !signal) return token;
     return untilAborted(token, signal).catch((error: unknown) => {
-      throw signal.aborted ? cancelled() : error;
+      throw signal.aborted ? new CanceledError(undefined, undefined, config) : error;
     });
   }
 
@@ -210,7 +238,8 @@ export class GenesysAuthInterceptor {
   /** Whether a request goes to the API origin. A relative URL on the API base URL needs no parsing (the hot path). */
   private goesToApi(config: SignableConfig): boolean {
     const url = config.url ?? '';
-    if (!ABSOLUTE_URL.test(url) && stripTrailingSlashes(config.baseURL ?? '') === this.apiOrigin) return true;
+    const base = config.baseURL ?? '';
+    if (!ABSOLUTE_URL.test(url) && (base === this.apiOrigin || stripTrailingSlashes(base) === this.apiOrigin)) return true;
     return this.isApiUrl(resolvedUrl(config));
   }
 

@@ -26,7 +26,7 @@ export class GenesysHttpService extends HttpService {
     );
     super(asHttpServiceAxios(ownAxios.instance));
     this.ownAxios = ownAxios;
-    interceptor.attachTo(this);
+    interceptor.attachToOwn(ownAxios);
     // Its kept-alive sockets still reference their last request, Authorization header included.
     inspectAs(this, () => ({ baseURL: config.apiBaseUrl }));
   }

@@ -68,6 +68,7 @@ export class GenesysTokenClient {
       },
       clock,
     );
+    this.http.deadlines.attachTo(this.http.instance);
   }
 
   /** Asks the token endpoint for a new token. Never throws anything but a {@link GenesysAuthError}. */

@@ -123,8 +123,41 @@ describe('deadlines and size limits', () => {
     });
   });
 
+  describe('apiRequestTimeoutMs and 429s', () => {
+    it('bounds each attempt, not the Retry-After wait between them: a wait longer than the deadline ends in a replay', async () => {
+      running = await start({ apiRequestTimeoutMs: 500 });
+      running.emulator.rateLimitRoute('GET /api/v2/organizations/me', { retryAfterSeconds: 1, times: 1 });
+      const started = Date.now();
+
+      const response = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me');
+
+      expect(response.status).toBe(200);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    });
+
+    it('gives the replay a deadline of its own', async () => {
+      let requests = 0;
+      server = await startLoopbackServer((_request, response) => {
+        if (++requests === 1) return void response.writeHead(429, { 'Retry-After': '1' }).end();
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        const drip = setInterval(() => response.write(' '), 100);
+        response.on('close', () => clearInterval(drip));
+      });
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 500 });
+      await running.app.get(GenesysTokenService).getToken();
+      const started = Date.now();
+
+      const error = await running.app.get(GenesysHttpService).axiosRef.get('/').catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && error.message).toContain('timeout of 500ms exceeded');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+      expect(Date.now() - started).toBeLessThan(2_500);
+    });
+  });
+
   describe('kept-alive sockets', () => {
-    it('are closed after 4 s idle, before a server closing them at its usual 5 s could reset a request reusing one', async () => {
+    /** Sends three requests on one registration, sleeping `idleMs` before the third; returns the connections the server saw. */
+    async function connectionsWithPause(idleMs: number): Promise<number> {
       const api = createServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
       api.keepAliveTimeout = 60_000; // this server keeps them: only the library's own idle timeout can close them
       let connections = 0;
@@ -136,14 +169,21 @@ describe('deadlines and size limits', () => {
         await genesys.axiosRef.get('/one');
         await genesys.axiosRef.get('/two'); // reuses the socket
 
-        await sleep(4_500);
+        await sleep(idleMs);
         await genesys.axiosRef.get('/three');
-
-        expect(connections).toBe(2);
+        return connections;
       } finally {
         api.closeAllConnections();
         await new Promise((resolve) => api.close(resolve));
       }
+    }
+
+    it('are closed after 4 s idle, before a server closing them at its usual 5 s could reset a request reusing one', async () => {
+      expect(await connectionsWithPause(4_500)).toBe(2);
+    }, 15_000);
+
+    it('are reused after 2.5 s idle', async () => {
+      expect(await connectionsWithPause(2_500)).toBe(1);
     }, 15_000);
   });
 

@@ -1,0 +1,165 @@
+import { AxiosError, isAxiosError, type AxiosInstance, type GenericAbortSignal, type InternalAxiosRequestConfig } from 'axios';
+import type { Clock } from './clock.js';
+
+/** Deadlines are kept to this grain: a request's deadline falls between `timeout` and `timeout` + this. */
+const DEADLINE_GRAIN_MS = 100;
+
+type AbortListener = (...args: unknown[]) => unknown;
+
+/**
+ * The abort signal axios listens to for a deadline. axios accepts any `GenericAbortSignal`; this one keeps
+ * its listeners in a `Set`, because a DOM `AbortSignal` costs each request microseconds to add and
+ * remove its listener when hundreds of requests share it.
+ */
+class DeadlineSignal implements GenericAbortSignal {
+  aborted = false;
+  reason: unknown;
+  onabort: AbortListener | null = null;
+  private readonly listeners = new Set<AbortListener>();
+
+  addEventListener(type: string, listener: AbortListener): void {
+    if (type === 'abort' && typeof listener === 'function' && !this.aborted) this.listeners.add(listener);
+  }
+
+  removeEventListener(type: string, listener: AbortListener): void {
+    if (type === 'abort') this.listeners.delete(listener);
+  }
+
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    const event = { type: 'abort', target: this };
+    for (const listener of this.listeners) listener.call(this, event);
+    this.listeners.clear();
+    this.onabort?.call(this, event);
+  }
+}
+
+/** Requests started in one grain with one timeout share a deadline: one signal and one timer a grain, not one a request. */
+interface DeadlineBucket {
+  readonly grain: number;
+  readonly expired: DeadlineSignal;
+}
+
+/** One attempt's deadline, kept under a plain key: axios copies it into the config of a replay (symbols it drops). */
+interface AttemptDeadline {
+  /** The attempt's `timeout`, held here while axios sees none (its own timer, an idle timer, would be redundant). */
+  readonly timeoutMs: number;
+  /** The signal the caller passed, put back when the attempt ends so that waits and replays see only it. */
+  readonly callerSignal?: GenericAbortSignal;
+  readonly bucket: DeadlineBucket;
+  /** Ends the link to the caller's signal, when there is one. */
+  readonly unlink?: () => void;
+}
+
+type DeadlineConfig = InternalAxiosRequestConfig & { genesysDeadline?: AttemptDeadline };
+
+/**
+ * axios' `timeout` stops counting once the response headers arrive, so a server trickling its body
+ * could hold a caller for ever. This turns `timeout` into a deadline for headers and body together,
+ * given to axios as the request's abort signal (combined with the caller's own).
+ *
+ * Arm it as the attempt is sent, after any wait for a token or budget (which has deadlines of its own),
+ * and settle it when the attempt's answer or error arrives. {@link attachTo} does both with interceptors
+ * of their own; the auth interceptor does them in its own steps, saving a turn of the promise chain each.
+ */
+export class RequestDeadlines {
+  private readonly buckets = new Map<number, DeadlineBucket>(); // the current bucket per timeout value
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Starts the attempt's deadline, if it has a `timeout`: its signal now also fires at the deadline. */
+  readonly arm = <C extends InternalAxiosRequestConfig>(config: C): C => {
+    const timeoutMs = config.timeout;
+    if (!timeoutMs) return config;
+    const bucket = this.bucketFor(timeoutMs);
+    const callerSignal = config.signal;
+    const attempt = config as DeadlineConfig;
+    if (!callerSignal) {
+      attempt.genesysDeadline = { timeoutMs, bucket };
+      config.signal = bucket.expired;
+    } else {
+      const linked = linkedSignal(callerSignal, bucket.expired);
+      attempt.genesysDeadline = { timeoutMs, callerSignal, bucket, unlink: linked.unlink };
+      config.signal = linked.signal;
+    }
+    // The deadline covers axios' own timeout (an idle timer per request, so never the earlier of the two).
+    config.timeout = 0;
+    return config;
+  };
+
+  /**
+   * Ends the attempt's deadline: the config carries the caller's signal again. Returns the error to hand
+   * on, which is axios' timeout error (`ECONNABORTED`) when the deadline is what ended the attempt.
+   */
+  settle(config: InternalAxiosRequestConfig | undefined, error?: unknown): unknown {
+    const deadline = (config as DeadlineConfig | undefined)?.genesysDeadline;
+    if (!config || !deadline) return error;
+    (config as DeadlineConfig).genesysDeadline = undefined;
+    config.signal = deadline.callerSignal;
+    config.timeout = deadline.timeoutMs;
+    deadline.unlink?.();
+    if (!isAxiosError(error) || !deadline.bucket.expired.aborted || deadline.callerSignal?.aborted) return error;
+    return new AxiosError(
+      `timeout of ${config.timeout}ms exceeded (a deadline for the whole exchange, headers and body)`,
+      AxiosError.ECONNABORTED,
+      config,
+      error.request,
+    );
+  }
+
+  /** Enforces deadlines on an instance with interceptors of their own. Register before any other request interceptor. */
+  attachTo(instance: AxiosInstance): void {
+    // axios runs request interceptors in reverse order of registration: registered first, this runs last.
+    instance.interceptors.request.use(this.arm);
+    instance.interceptors.response.use(
+      (response) => {
+        this.settle(response.config);
+        return response;
+      },
+      (error: unknown) => {
+        throw this.settle(isAxiosError(error) ? error.config : undefined, error);
+      },
+    );
+  }
+
+  /** Clears the timers, for shutdown. */
+  close(): void {
+    for (const timer of this.timers) this.clock.clearTimeout(timer);
+    this.timers.clear();
+    this.buckets.clear();
+  }
+
+  private bucketFor(timeoutMs: number): DeadlineBucket {
+    const now = this.clock.now();
+    const grain = Math.floor(now / DEADLINE_GRAIN_MS);
+    const current = this.buckets.get(timeoutMs);
+    if (current?.grain === grain) return current;
+    const bucket: DeadlineBucket = { grain, expired: new DeadlineSignal() };
+    this.buckets.set(timeoutMs, bucket);
+    // Fires when the grain's last starter has had its whole timeout.
+    const timer = this.clock.setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.buckets.get(timeoutMs) === bucket) this.buckets.delete(timeoutMs);
+      bucket.expired.abort();
+    }, (grain + 1) * DEADLINE_GRAIN_MS + timeoutMs - now);
+    this.timers.add(timer);
+    return bucket;
+  }
+}
+
+/** A signal of its own for one attempt, firing with the caller's or the deadline's, and how to let go of both. */
+function linkedSignal(callerSignal: GenericAbortSignal, deadline: DeadlineSignal): { signal: DeadlineSignal; unlink: () => void } {
+  const signal = new DeadlineSignal();
+  const onAbort = () => signal.abort();
+  if (callerSignal.aborted) signal.abort();
+  callerSignal.addEventListener?.('abort', onAbort);
+  deadline.addEventListener('abort', onAbort);
+  const unlink = () => {
+    callerSignal.removeEventListener?.('abort', onAbort);
+    deadline.removeEventListener('abort', onAbort);
+  };
+  return { signal, unlink };
+}
