@@ -11,9 +11,9 @@ import { GenesysAuthModule, GenesysHttpService, GenesysTokenService } from 'nest
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { printTable, runLoad, SPARE_BUDGET } from './support.mjs';
 
-const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
+const TOTAL = Number(process.env.BENCH_REQUESTS ?? 40_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
-const ROUNDS = 20;
+const ROUNDS = 40;
 const PATH = '/api/v2/organizations/me';
 
 // Off: the per-token API limit (300 a minute) would turn most of the measured GETs into 429s. The

@@ -98,24 +98,17 @@ export class GenesysAuthInterceptor {
   private install(instance: AxiosInstance, deadlines?: RequestDeadlines): void {
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
-    if (!deadlines) {
-      instance.interceptors.request.use((config) => this.sign(config));
-      instance.interceptors.response.use(
-        (response) => this.onResponse(response),
-        (error: unknown) => this.onError(instance, error),
-      );
-      return;
-    }
     instance.interceptors.request.use((config) => {
       const signed = this.sign(config);
+      if (!deadlines) return signed;
       return signed instanceof Promise ? signed.then(deadlines.arm) : deadlines.arm(signed);
     });
     instance.interceptors.response.use(
       (response) => {
-        deadlines.settle(response.config);
+        deadlines?.settle(response.config);
         return this.onResponse(response);
       },
-      (error: unknown) => this.onError(instance, deadlines.settle(isAxiosError(error) ? error.config : undefined, error)),
+      (error: unknown) => this.onError(instance, deadlines ? deadlines.settleFailed(error) : error),
     );
   }
 

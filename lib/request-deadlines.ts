@@ -90,22 +90,29 @@ export class RequestDeadlines {
     return config;
   };
 
-  /**
-   * Ends the attempt's deadline: the config carries the caller's signal again. Returns the error to hand
-   * on, which is axios' timeout error (`ECONNABORTED`) when the deadline is what ended the attempt.
-   */
-  settle(config: InternalAxiosRequestConfig | undefined, error?: unknown): unknown {
-    const deadline = (config as DeadlineConfig | undefined)?.genesysDeadline;
-    if (!config || !deadline) return error;
+  /** Ends the attempt's deadline as its answer arrives: the config carries the caller's signal and `timeout` again. */
+  settle(config: InternalAxiosRequestConfig): AttemptDeadline | undefined {
+    const deadline = (config as DeadlineConfig).genesysDeadline;
+    if (!deadline) return undefined;
     (config as DeadlineConfig).genesysDeadline = undefined;
     config.signal = deadline.callerSignal;
     config.timeout = deadline.timeoutMs;
     deadline.unlink?.();
-    if (!isAxiosError(error) || !deadline.bucket.expired.aborted || deadline.callerSignal?.aborted) return error;
+    return deadline;
+  }
+
+  /**
+   * Ends the attempt's deadline as its error arrives (see {@link settle}). Returns the error to hand on:
+   * axios' timeout error (`ECONNABORTED`) when the deadline is what ended the attempt.
+   */
+  settleFailed(error: unknown): unknown {
+    if (!isAxiosError(error) || !error.config) return error;
+    const deadline = this.settle(error.config);
+    if (!deadline?.bucket.expired.aborted || deadline.callerSignal?.aborted) return error;
     return new AxiosError(
-      `timeout of ${config.timeout}ms exceeded (a deadline for the whole exchange, headers and body)`,
+      `timeout of ${deadline.timeoutMs}ms exceeded (a deadline for the whole exchange, headers and body)`,
       AxiosError.ECONNABORTED,
-      config,
+      error.config,
       error.request,
     );
   }
@@ -120,7 +127,7 @@ export class RequestDeadlines {
         return response;
       },
       (error: unknown) => {
-        throw this.settle(isAxiosError(error) ? error.config : undefined, error);
+        throw this.settleFailed(error);
       },
     );
   }
