@@ -1,10 +1,20 @@
 import type { HttpService } from '@nestjs/axios';
-import { AxiosError, CanceledError, isAxiosError, type AxiosInstance, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import axios, {
+  AxiosError,
+  CanceledError,
+  isAxiosError,
+  type AxiosAdapter,
+  type AxiosInstance,
+  type AxiosResponse,
+  type InternalAxiosRequestConfig,
+} from 'axios';
 import type { Clock } from './clock.js';
+import { onAbort } from './abort-listener.js';
 import { inspectAs, redactAxiosError } from './errors.js';
 import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
+import { isStream } from './is-stream.js';
 import { RequestCounter } from './request-counter.js';
 import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from './telemetry.js';
 import { axiosOf, type OwnAxios } from './own-axios.js';
@@ -31,6 +41,16 @@ interface SigningState {
 }
 
 type SignableConfig = InternalAxiosRequestConfig & { genesysAuth?: SigningState };
+
+/**
+ * axios 1.19 and later pass a request that fails before it is sent (in a synchronous interceptor or
+ * while being serialised) on to the response interceptors, which end its bookkeeping; earlier versions
+ * skipped them, or even sent the request after a synchronous interceptor had thrown.
+ */
+const SYNCHRONOUS_INTERCEPTORS_ARE_SAFE = isVersionAtLeast(axios.VERSION, [1, 19]);
+
+/** The adapter a request had before it was given one that waits for a token or budget, by waiting adapter. */
+const adapterBeforeWaiting = new WeakMap<AxiosAdapter, InternalAxiosRequestConfig['adapter']>();
 
 /** Options follow-redirects hands to `beforeRedirect`: enough to see where the redirect goes. */
 interface RedirectOptions {
@@ -92,20 +112,26 @@ export class GenesysAuthInterceptor {
    * of their own: each interceptor costs every request a turn of axios' promise chain.
    */
   attachToOwn(own: OwnAxios): void {
-    this.install(own.instance, own.deadlines);
+    this.install(own.instance, own.deadlines, SYNCHRONOUS_INTERCEPTORS_ARE_SAFE);
   }
 
-  private install(instance: AxiosInstance, deadlines?: RequestDeadlines): void {
+  private install(instance: AxiosInstance, deadlines?: RequestDeadlines, synchronous = false): void {
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
-    instance.interceptors.request.use((config) => {
-      const signed = this.sign(config);
-      if (!deadlines) return signed;
-      return signed instanceof Promise ? signed.then(deadlines.arm) : deadlines.arm(signed);
-    });
+    if (deadlines && synchronous) {
+      // axios sends in the caller's tick when every request interceptor is synchronous, saving each request
+      // two turns of its promise chain; a request that must wait for a token or budget waits in its adapter.
+      instance.interceptors.request.use((config) => this.signNowOrAsSent(config, deadlines), undefined, { synchronous: true });
+    } else {
+      instance.interceptors.request.use((config) => {
+        const signed = this.sign(config);
+        if (!deadlines) return signed;
+        return signed instanceof Promise ? signed.then(deadlines.arm) : deadlines.arm(signed);
+      });
+    }
     instance.interceptors.response.use(
       (response) => {
-        deadlines?.settle(response.config);
+        deadlines?.settle(response.config, response.data);
         return this.onResponse(response);
       },
       (error: unknown) => this.onError(instance, deadlines ? deadlines.settleFailed(error) : error),
@@ -133,10 +159,34 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * Signs a request for the API origin. Synchronous when a token with budget is at hand (the hot path:
-   * every `await` would cost each request a turn of the microtask queue); a promise when it must wait.
+   * Signs and arms a request at once when a token with budget is at hand (the hot path). Otherwise it
+   * signs, arms and sends it from its adapter, which axios calls after the synchronous steps: a wait
+   * started only there ends with the request, even when axios fails it before sending (a body that
+   * cannot be serialised, say).
    */
-  private sign(config: SignableConfig): SignableConfig | Promise<SignableConfig> {
+  private signNowOrAsSent(config: SignableConfig, deadlines: RequestDeadlines): SignableConfig {
+    // A replay of a request that waited carries the waiting adapter: it starts from the original.
+    if (typeof config.adapter === 'function' && adapterBeforeWaiting.has(config.adapter)) config.adapter = adapterBeforeWaiting.get(config.adapter);
+    const signed = this.sign(config, false);
+    if (signed) return deadlines.arm(signed);
+    const adapter = config.adapter;
+    const signThenSend: AxiosAdapter = async (sent) => {
+      const ready = deadlines.arm(await this.sign(sent));
+      return axios.getAdapter(adapter, ready)(ready);
+    };
+    adapterBeforeWaiting.set(signThenSend, adapter);
+    config.adapter = signThenSend;
+    return config;
+  }
+
+  /**
+   * Signs a request for the API origin. Synchronous when a token with budget is at hand (the hot path:
+   * every `await` would cost each request a turn of the microtask queue); a promise when it must wait,
+   * or `undefined` when it must wait but `mayWait` is `false` (nothing is then waited for).
+   */
+  private sign(config: SignableConfig): SignableConfig | Promise<SignableConfig>;
+  private sign(config: SignableConfig, mayWait: false): SignableConfig | undefined;
+  private sign(config: SignableConfig, mayWait = true): SignableConfig | Promise<SignableConfig> | undefined {
     const state = (config.genesysAuth ??= {});
     if (!state.counted) {
       state.counted = true;
@@ -149,7 +199,8 @@ export class GenesysAuthInterceptor {
         state.signedWith = undefined;
         return config;
       }
-      const token = this.abortableTokenFor(state, config);
+      const token = this.abortableTokenFor(state, config, mayWait);
+      if (token === undefined) return undefined;
       if (typeof token === 'string') return this.signWith(config, state, token);
       return token.then((ready) => this.signWith(config, state, ready)).catch((error: unknown) => this.unsent(state, error));
     } catch (error) {
@@ -182,23 +233,25 @@ export class GenesysAuthInterceptor {
 
   /**
    * A token with budget for this request: at once when one has budget (the hot path), else after
-   * waiting for a token or in line for budget. The caller's abort signal ends the wait.
+   * waiting for a token or in line for budget (`undefined` instead, unless `mayWait`). The caller's
+   * abort signal ends the wait.
    */
-  private abortableTokenFor(state: SigningState, config: SignableConfig): string | Promise<string> {
+  private abortableTokenFor(state: SigningState, config: SignableConfig, mayWait: boolean): string | Promise<string> | undefined {
     const signal = config.signal as AbortSignal | undefined;
     if (signal?.aborted) throw new CanceledError(undefined, undefined, config);
-    const token = this.tokenFor(state, signal);
-    if (typeof token === 'string' || !signal) return token;
+    const token = this.tokenFor(state, mayWait, signal);
+    if (token === undefined || typeof token === 'string' || !signal) return token;
     return untilAborted(token, signal).catch((error: unknown) => {
       throw signal.aborted ? new CanceledError(undefined, undefined, config) : error;
     });
   }
 
-  private tokenFor(state: SigningState, signal?: AbortSignal): string | Promise<string> {
-    if (!this.gate) return this.tokens.peekAccessToken() ?? this.tokens.getAccessToken();
+  private tokenFor(state: SigningState, mayWait: boolean, signal?: AbortSignal): string | Promise<string> | undefined {
+    if (!this.gate) return this.tokens.peekAccessToken() ?? (mayWait ? this.tokens.getAccessToken() : undefined);
     state.startedAt ??= this.clock.now();
     const lease = this.gate.tryTake();
     if (lease) return (state.lease = lease).accessToken;
+    if (!mayWait) return undefined;
     const waitFrom = this.clock.now();
     return this.gate.acquire(state.startedAt + this.maxWaitMs, signal).then((acquired) => {
       this.telemetry.rateLimitWait('budget', this.clock.now() - waitFrom);
@@ -328,16 +381,17 @@ export class GenesysAuthInterceptor {
         timer: this.clock.setTimeout(() => wake(true), delayMs),
         wake: (waitedInFull: boolean) => wake(waitedInFull),
       };
-      const onAbort = () => {
-        this.clock.clearTimeout(wait.timer);
-        wake(false);
-      };
+      const stopListening = signal
+        ? onAbort(signal, () => {
+            this.clock.clearTimeout(wait.timer);
+            wake(false);
+          })
+        : undefined;
       const wake = (waitedInFull: boolean) => {
         this.pendingWaits.delete(wait);
-        signal?.removeEventListener('abort', onAbort);
+        stopListening?.();
         resolve(waitedInFull);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
       this.pendingWaits.add(wait);
     });
   }
@@ -374,21 +428,23 @@ function answeringUrl(answer: { request?: unknown }, config: SignableConfig): st
 /** `pending`, or a rejection as soon as `signal` aborts. */
 function untilAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
+    const stopListening = onAbort(signal, () => reject(signal.reason));
     pending.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        stopListening();
         reject(error);
       },
     );
   });
 }
 
-function isStream(data: unknown): boolean {
-  return typeof data === 'object' && data !== null && typeof (data as { pipe?: unknown }).pipe === 'function';
+/** Whether a `major.minor.patch` version is at least `[major, minor]`; `false` when it cannot be read. */
+export function isVersionAtLeast(version: string | undefined, [major, minor]: [number, number]): boolean {
+  const [actualMajor, actualMinor] = (version ?? '').split('.').map(Number);
+  if (!Number.isInteger(actualMajor) || !Number.isInteger(actualMinor)) return false;
+  return actualMajor! > major || (actualMajor === major && actualMinor! >= minor);
 }

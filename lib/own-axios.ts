@@ -44,13 +44,15 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
 
 /**
  * Closes kept-alive sockets idle for {@link IDLE_SOCKET_TIMEOUT_MS}, before the 5 s keep-alive timeout
- * common on servers (Node's own, for one): reusing a socket the server is closing at that moment fails
- * the request with ECONNRESET. One sweep every {@link IDLE_SWEEP_INTERVAL_MS} while sockets sit idle,
- * rather than Node's agent `timeout`, which sets a socket timer again on every request.
+ * common on servers (Node's own, for one), or a second before the timeout a server announces in
+ * `Keep-Alive: timeout=N` when that is sooner (as Node's agent does): reusing a socket the server is
+ * closing at that moment fails the request with ECONNRESET. One sweep every {@link IDLE_SWEEP_INTERVAL_MS}
+ * while sockets sit idle, rather than Node's agent `timeout`, which sets a socket timer again on every request.
  */
 class IdleSocketSweeper {
   private readonly agents: http.Agent[] = [];
-  private readonly idleSince = new WeakMap<Duplex, number>();
+  /** When each idle socket is to be closed, at the first sweep from then on. */
+  private readonly closeAt = new WeakMap<Duplex, number>();
   private timer?: NodeJS.Timeout;
 
   constructor(private readonly clock: Clock) {}
@@ -60,12 +62,11 @@ class IdleSocketSweeper {
     const keepSocketAlive = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean;
     // Node calls this as a request frees its socket; overriding it is how Node means agents to be tuned.
     agent.keepSocketAlive = (socket: Duplex): boolean => {
-      const kept = keepSocketAlive(socket);
-      if (kept) {
-        this.idleSince.set(socket, this.clock.now());
-        this.timer ??= this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
-      }
-      return kept;
+      const idleLimitMs = Math.min(IDLE_SOCKET_TIMEOUT_MS, serverIdleLimitMs(socket));
+      if (idleLimitMs <= 0 || !keepSocketAlive(socket)) return false;
+      this.closeAt.set(socket, this.clock.now() + idleLimitMs - IDLE_SWEEP_INTERVAL_MS);
+      this.timer ??= this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
+      return true;
     };
     this.agents.push(agent);
     return agent;
@@ -78,18 +79,33 @@ class IdleSocketSweeper {
 
   private readonly sweep = (): void => {
     this.timer = undefined;
-    const closeBefore = this.clock.now() - (IDLE_SOCKET_TIMEOUT_MS - IDLE_SWEEP_INTERVAL_MS);
+    const now = this.clock.now();
     let stillIdle = 0;
     for (const agent of this.agents) {
       for (const sockets of Object.values(agent.freeSockets)) {
         for (const socket of [...(sockets ?? [])]) {
-          if ((this.idleSince.get(socket) ?? 0) <= closeBefore) socket.destroy(); // the agent drops it from its lists
+          if ((this.closeAt.get(socket) ?? 0) <= now) socket.destroy(); // the agent drops it from its lists
           else stillIdle++;
         }
       }
     }
     if (stillIdle > 0) this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
   };
+}
+
+/** The response a freed socket last carried; Node's own `keepSocketAlive` reads the same field. */
+interface SocketWithLastMessage {
+  _httpMessage?: { res?: { headers?: Record<string, string | string[] | undefined> } };
+}
+
+/**
+ * How long a server lets the socket sit idle: a second less than its `Keep-Alive: timeout=N` (0: do not
+ * keep it), or `Infinity` when it announces nothing.
+ */
+function serverIdleLimitMs(socket: Duplex): number {
+  const hint = (socket as SocketWithLastMessage)._httpMessage?.res?.headers?.['keep-alive'];
+  const seconds = typeof hint === 'string' ? /^timeout=(\d+)/.exec(hint)?.[1] : undefined;
+  return seconds === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Number(seconds) * 1_000 - 1_000);
 }
 
 /*

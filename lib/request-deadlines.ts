@@ -1,8 +1,13 @@
 import { AxiosError, isAxiosError, type AxiosInstance, type GenericAbortSignal, type InternalAxiosRequestConfig } from 'axios';
+import { onAbort } from './abort-listener.js';
 import type { Clock } from './clock.js';
+import { isStream } from './is-stream.js';
 
-/** Deadlines are kept to this grain: a request's deadline falls between `timeout` and `timeout` + this. */
-const DEADLINE_GRAIN_MS = 100;
+/**
+ * Deadlines are kept to a grain: a request's deadline falls between `timeout` and `timeout` + the grain,
+ * a tenth of the timeout up to this (a 150 ms token timeout stays within 15 ms of it).
+ */
+const MAX_DEADLINE_GRAIN_MS = 100;
 
 type AbortListener = (...args: unknown[]) => unknown;
 
@@ -72,8 +77,8 @@ export class RequestDeadlines {
 
   /** Starts the attempt's deadline, if it has a `timeout`: its signal now also fires at the deadline. */
   readonly arm = <C extends InternalAxiosRequestConfig>(config: C): C => {
-    const timeoutMs = config.timeout;
-    if (!timeoutMs) return config;
+    const timeoutMs = timeoutOf(config);
+    if (!(timeoutMs > 0)) return config; // none, or one axios itself refuses
     const bucket = this.bucketFor(timeoutMs);
     const callerSignal = config.signal;
     const attempt = config as DeadlineConfig;
@@ -90,14 +95,21 @@ export class RequestDeadlines {
     return config;
   };
 
-  /** Ends the attempt's deadline as its answer arrives: the config carries the caller's signal and `timeout` again. */
-  settle(config: InternalAxiosRequestConfig): AttemptDeadline | undefined {
+  /**
+   * Ends the attempt's deadline as its answer arrives: the config carries the caller's signal and `timeout`
+   * again. A streamed body (`responseType: 'stream'`) stays under the deadline and the caller's signal
+   * until it closes: axios listens to the attempt's signal until then.
+   */
+  settle(config: InternalAxiosRequestConfig, body?: unknown): AttemptDeadline | undefined {
     const deadline = (config as DeadlineConfig).genesysDeadline;
     if (!deadline) return undefined;
     (config as DeadlineConfig).genesysDeadline = undefined;
     config.signal = deadline.callerSignal;
     config.timeout = deadline.timeoutMs;
-    deadline.unlink?.();
+    if (deadline.unlink) {
+      if (isStream(body)) body.once('close', deadline.unlink);
+      else deadline.unlink();
+    }
     return deadline;
   }
 
@@ -109,9 +121,11 @@ export class RequestDeadlines {
     if (!isAxiosError(error) || !error.config) return error;
     const deadline = this.settle(error.config);
     if (!deadline?.bucket.expired.aborted || deadline.callerSignal?.aborted) return error;
+    // As axios words and codes its own timeout, honouring the same options.
+    const { timeoutErrorMessage, transitional } = error.config;
     return new AxiosError(
-      `timeout of ${deadline.timeoutMs}ms exceeded (a deadline for the whole exchange, headers and body)`,
-      AxiosError.ECONNABORTED,
+      timeoutErrorMessage ?? `timeout of ${deadline.timeoutMs}ms exceeded (a deadline for the whole exchange, headers and body)`,
+      transitional?.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED,
       error.config,
       error.request,
     );
@@ -123,7 +137,7 @@ export class RequestDeadlines {
     instance.interceptors.request.use(this.arm);
     instance.interceptors.response.use(
       (response) => {
-        this.settle(response.config);
+        this.settle(response.config, response.data);
         return response;
       },
       (error: unknown) => {
@@ -141,7 +155,8 @@ export class RequestDeadlines {
 
   private bucketFor(timeoutMs: number): DeadlineBucket {
     const now = this.clock.now();
-    const grain = Math.floor(now / DEADLINE_GRAIN_MS);
+    const grainMs = Math.min(MAX_DEADLINE_GRAIN_MS, Math.ceil(timeoutMs / 10));
+    const grain = Math.floor(now / grainMs);
     const current = this.buckets.get(timeoutMs);
     if (current?.grain === grain) return current;
     const bucket: DeadlineBucket = { grain, expired: new DeadlineSignal() };
@@ -151,7 +166,7 @@ export class RequestDeadlines {
       this.timers.delete(timer);
       if (this.buckets.get(timeoutMs) === bucket) this.buckets.delete(timeoutMs);
       bucket.expired.abort();
-    }, (grain + 1) * DEADLINE_GRAIN_MS + timeoutMs - now);
+    }, (grain + 1) * grainMs + timeoutMs - now);
     this.timers.add(timer);
     return bucket;
   }
@@ -160,13 +175,19 @@ export class RequestDeadlines {
 /** A signal of its own for one attempt, firing with the caller's or the deadline's, and how to let go of both. */
 function linkedSignal(callerSignal: GenericAbortSignal, deadline: DeadlineSignal): { signal: DeadlineSignal; unlink: () => void } {
   const signal = new DeadlineSignal();
-  const onAbort = () => signal.abort();
-  if (callerSignal.aborted) signal.abort();
-  callerSignal.addEventListener?.('abort', onAbort);
-  deadline.addEventListener('abort', onAbort);
+  const abort = () => signal.abort();
+  if (callerSignal.aborted) abort();
+  const stopListeningToCaller = onAbort(callerSignal, abort);
+  deadline.addEventListener('abort', abort);
   const unlink = () => {
-    callerSignal.removeEventListener?.('abort', onAbort);
-    deadline.removeEventListener('abort', onAbort);
+    stopListeningToCaller();
+    deadline.removeEventListener('abort', abort);
   };
   return { signal, unlink };
+}
+
+/** The attempt's `timeout` in milliseconds, read as axios reads it (a numeric string counts); `NaN` when axios would refuse it. */
+function timeoutOf(config: InternalAxiosRequestConfig): number {
+  const timeout: unknown = config.timeout;
+  return typeof timeout === 'number' ? timeout : Number.parseInt(String(timeout), 10);
 }

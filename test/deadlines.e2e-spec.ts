@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGzip } from 'node:zlib';
@@ -96,6 +97,23 @@ describe('deadlines and size limits', () => {
       expect(warnings).not.toContain('MaxListenersExceededWarning');
     });
 
+    it('holds one listener on a caller signal shared by many requests, sent or waiting for budget', async () => {
+      running = await start({ apiRequestTimeoutMs: 5_000, rateLimit: { requestsPerToken: 50, windowMs: 300 } });
+      running.emulator.apiRateLimit = false;
+      const shared = new AbortController().signal; // e.g. one signal for a whole batch job
+      let mostListeners = 0;
+      const sampler = setInterval(() => (mostListeners = Math.max(mostListeners, getEventListeners(shared, 'abort').length)), 1);
+      try {
+        const genesys = running.app.get(GenesysHttpService);
+        await Promise.all(Array.from({ length: 100 }, () => genesys.axiosRef.get('/api/v2/organizations/me', { signal: shared })));
+      } finally {
+        clearInterval(sampler);
+      }
+
+      expect(mostListeners).toBe(1);
+      expect(getEventListeners(shared, 'abort')).toHaveLength(0);
+    });
+
     it("keeps the caller's own abort signal working beside the deadline", async () => {
       server = await trickle(100);
       running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
@@ -107,6 +125,52 @@ describe('deadlines and size limits', () => {
       const error = await running.app.get(GenesysHttpService).axiosRef.get('/', { signal: controller.signal }).catch((e: unknown) => e);
 
       expect(axios.isCancel(error)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+
+    it('reads a per-request timeout given as a numeric string, as axios does', async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
+      await running.app.get(GenesysTokenService).getToken();
+      const started = Date.now();
+
+      const error = await running.app
+        .get(GenesysHttpService)
+        .axiosRef.get('/', { timeout: '300' as unknown as number })
+        .catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
+      expect(Date.now() - started).toBeLessThan(1_000);
+    });
+
+    it("words and codes the timeout as axios' timeoutErrorMessage and transitional.clarifyTimeoutError ask", async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 300 });
+      await running.app.get(GenesysTokenService).getToken();
+
+      const error = await running.app
+        .get(GenesysHttpService)
+        .axiosRef.get('/', { timeoutErrorMessage: 'Genesys took too long', transitional: { clarifyTimeoutError: true } })
+        .catch((e: unknown) => e);
+
+      expect(isAxiosError(error) && { code: error.code, message: error.message }).toEqual({ code: 'ETIMEDOUT', message: 'Genesys took too long' });
+    });
+
+    it("bounds a streamed body too, when the caller passed a signal of their own", async () => {
+      server = await trickle(100);
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 500 });
+      await running.app.get(GenesysTokenService).getToken();
+      const started = Date.now();
+
+      const response = await running.app
+        .get(GenesysHttpService)
+        .axiosRef.get<NodeJS.ReadableStream>('/', { responseType: 'stream', signal: new AbortController().signal });
+      await new Promise<void>((resolve) => {
+        response.data.on('data', () => undefined);
+        response.data.once('error', () => resolve());
+        response.data.once('end', () => resolve());
+      });
+
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
@@ -156,10 +220,13 @@ describe('deadlines and size limits', () => {
   });
 
   describe('kept-alive sockets', () => {
-    /** Sends three requests on one registration, sleeping `idleMs` before the third; returns the connections the server saw. */
-    async function connectionsWithPause(idleMs: number): Promise<number> {
+    /**
+     * Sends three requests on one registration, sleeping `idleMs` before the third; returns the connections
+     * the server saw. The server keeps idle sockets `serverKeepAliveMs` (and says so in `Keep-Alive: timeout=…`).
+     */
+    async function connectionsWithPause(idleMs: number, serverKeepAliveMs = 60_000): Promise<number> {
       const api = createServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
-      api.keepAliveTimeout = 60_000; // this server keeps them: only the library's own idle timeout can close them
+      api.keepAliveTimeout = serverKeepAliveMs;
       let connections = 0;
       api.on('connection', () => connections++);
       await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
@@ -184,6 +251,11 @@ describe('deadlines and size limits', () => {
 
     it('are reused after 2.5 s idle', async () => {
       expect(await connectionsWithPause(2_500)).toBe(1);
+    }, 15_000);
+
+    it('are closed a second before the idle timeout a server announces, when that is sooner', async () => {
+      // The server announces timeout=2 and would close at 2 s: at 1.2 s only the library can have closed it.
+      expect(await connectionsWithPause(1_200, 2_000)).toBe(2);
     }, 15_000);
   });
 

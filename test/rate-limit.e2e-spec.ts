@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { isAxiosError } from 'axios';
+import { isAxiosError, isCancel, type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthError, GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import type { GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
@@ -186,5 +186,72 @@ describe('rate limits', () => {
     expect(tokens.invalidate(second)).toBe(true);
 
     expect(tokens.pool.map((slot) => slot.heldToken?.accessToken)).toEqual([first, undefined]);
+  });
+
+  describe('when requests are sent', () => {
+    /** An adapter that answers 200 itself and records each config it is handed and when. */
+    function recordingAdapter() {
+      const sent: { config: InternalAxiosRequestConfig; at: number }[] = [];
+      const adapter: AxiosAdapter = async (config) => {
+        sent.push({ config, at: Date.now() });
+        return { data: {}, status: 200, statusText: 'OK', headers: {}, config };
+      };
+      return { adapter, sent };
+    }
+
+    it("sends a request in the caller's own tick, signed, when a token with budget is at hand", async () => {
+      const { genesys } = await start();
+      await genesys.axiosRef.get(ORG_ME);
+      const { adapter, sent } = recordingAdapter();
+
+      const answered = genesys.axiosRef.get(ORG_ME, { adapter });
+      const sentBeforeAnyAwait = sent.length;
+      await answered;
+
+      expect(sentBeforeAnyAwait).toBe(1);
+      expect(sent[0]!.config.headers.Authorization).toMatch(/^Bearer /);
+    });
+
+    it('sends a request that waited for budget through its own adapter, signed', async () => {
+      const { genesys } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 500, maxWaitMs: 5_000 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+      const { adapter, sent } = recordingAdapter();
+      const started = Date.now();
+
+      await genesys.axiosRef.get(ORG_ME, { adapter });
+
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.at - started).toBeGreaterThanOrEqual(400);
+      expect(sent[0]!.config.headers.Authorization).toMatch(/^Bearer /);
+    });
+
+    it('signs the replay of a request that waited for budget once, after a 429', async () => {
+      const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 500, maxWaitMs: 5_000 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+      emulator.rateLimitApi(1, 1);
+      const started = Date.now();
+
+      // Waits ~0.5 s for budget, gets the 429, waits out Retry-After (1 s); the replay finds budget free at once.
+      await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+
+      expect(Date.now() - started).toBeLessThan(1_900);
+      expect(emulator.stats).toMatchObject({ apiRequests: 3, rateLimited: 1 });
+    });
+
+    it('fails a request whose body cannot be serialised at once, even out of budget, without taking a place in line', async () => {
+      const { genesys } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 10_000, maxWaitMs: 5_000, maxQueued: 1 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+      const started = Date.now();
+
+      await expect(genesys.axiosRef.post(ORG_ME, { count: 1n })).rejects.toThrow(/BigInt/);
+      expect(Date.now() - started).toBeLessThan(200);
+
+      // The one place in line is free: the next request waits there (until cancelled) instead of being refused.
+      const controller = new AbortController();
+      const next = genesys.axiosRef.get(ORG_ME, { signal: controller.signal }).catch((error: unknown) => error);
+      await sleep(50);
+      controller.abort();
+      expect(isCancel(await next)).toBe(true);
+    });
   });
 });

@@ -1,4 +1,5 @@
 import type { Subscription } from 'rxjs';
+import { onAbort } from '../abort-listener.js';
 import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
@@ -104,11 +105,7 @@ export class RateGate {
         settled: false,
         timer: this.clock.setTimeout(() => this.expire(waiter), deadline - now),
       };
-      if (signal) {
-        const onAbort = () => this.settle(waiter, this.throttled('the caller aborted the request while it waited'));
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.stopListening = () => signal.removeEventListener('abort', onAbort);
-      }
+      if (signal) waiter.stopListening = onAbort(signal, () => this.settle(waiter, this.throttled('the caller aborted the request while it waited')));
       this.waiters.push(waiter);
       this.queued++;
       this.tokens.fillPool(); // another token of the pool brings another budget
@@ -178,12 +175,12 @@ export class RateGate {
       const done = () => {
         this.clock.clearTimeout(timer);
         this.pauses.delete(done);
-        signal?.removeEventListener('abort', done);
+        stopListening?.();
         resolve();
       };
       const timer = this.clock.setTimeout(done, ms);
       this.pauses.add(done);
-      signal?.addEventListener('abort', done, { once: true });
+      const stopListening = signal ? onAbort(signal, done) : undefined;
     });
   }
 
