@@ -121,7 +121,8 @@ export class GenesysAuthInterceptor {
     if (deadlines && synchronous) {
       // axios sends in the caller's tick when every request interceptor is synchronous, saving each request
       // two turns of its promise chain; a request that must wait for a token or budget waits in its adapter.
-      instance.interceptors.request.use((config) => this.signNowOrAsSent(config, deadlines), undefined, { synchronous: true });
+      const defaultAdapter = instance.defaults.adapter;
+      instance.interceptors.request.use((config) => this.signNowOrAsSent(config, deadlines, defaultAdapter), undefined, { synchronous: true });
     } else {
       instance.interceptors.request.use((config) => {
         const signed = this.sign(config);
@@ -164,19 +165,41 @@ export class GenesysAuthInterceptor {
    * started only there ends with the request, even when axios fails it before sending (a body that
    * cannot be serialised, say).
    */
-  private signNowOrAsSent(config: SignableConfig, deadlines: RequestDeadlines): SignableConfig {
+  private signNowOrAsSent(config: SignableConfig, deadlines: RequestDeadlines, defaultAdapter: SignableConfig['adapter']): SignableConfig {
     // A replay of a request that waited carries the waiting adapter: it starts from the original.
     if (typeof config.adapter === 'function' && adapterBeforeWaiting.has(config.adapter)) config.adapter = adapterBeforeWaiting.get(config.adapter);
     const signed = this.sign(config, false);
     if (signed) return deadlines.arm(signed);
-    const adapter = config.adapter;
+    const adapter = config.adapter || defaultAdapter; // as axios falls back for `null` or `false`
     const signThenSend: AxiosAdapter = async (sent) => {
-      const ready = deadlines.arm(await this.sign(sent));
+      const ready = await this.signHoldingBody(sent);
+      // axios checks cancellation before calling its adapter, that is before the wait: check again before sending.
+      if (ready.cancelToken?.reason) throw new CanceledError(ready.cancelToken.reason.message, undefined, ready);
+      deadlines.arm(ready);
       return axios.getAdapter(adapter, ready)(ready);
     };
     adapterBeforeWaiting.set(signThenSend, adapter);
     config.adapter = signThenSend;
     return config;
+  }
+
+  /**
+   * Signs a request that waits to be sent. A streamed body is held meanwhile: an error it emits (a file
+   * that cannot be read) fails the request, as it would once sent, instead of going unheard and ending the process.
+   */
+  private async signHoldingBody(config: SignableConfig): Promise<SignableConfig> {
+    const body: unknown = config.data;
+    if (!isStream(body)) return this.sign(config);
+    let bodyFailure: unknown;
+    const keepFailure = (error: unknown) => (bodyFailure ??= error);
+    body.on('error', keepFailure);
+    try {
+      const signed = await this.sign(config);
+      if (bodyFailure !== undefined) throw AxiosError.from(bodyFailure, undefined, signed);
+      return signed;
+    } finally {
+      body.off('error', keepFailure);
+    }
   }
 
   /**

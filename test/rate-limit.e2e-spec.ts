@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { isAxiosError, isCancel, type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
+import { createReadStream } from 'node:fs';
+import axios, { isAxiosError, isCancel, type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthError, GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import type { GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
@@ -236,6 +237,37 @@ describe('rate limits', () => {
 
       expect(Date.now() - started).toBeLessThan(1_900);
       expect(emulator.stats).toMatchObject({ apiRequests: 3, rateLimited: 1 });
+    });
+
+    it('never sends a request whose cancelToken was cancelled while it waited for budget', async () => {
+      const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 500, maxWaitMs: 5_000 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+      const source = axios.CancelToken.source();
+
+      const cancelled = genesys.axiosRef.post(ORG_ME, { a: 1 }, { cancelToken: source.token }).catch((error: unknown) => error);
+      await sleep(100);
+      source.cancel('no longer needed');
+
+      expect(isCancel(await cancelled)).toBe(true);
+      await sleep(100);
+      expect(emulator.stats.apiRequests).toBe(1);
+    });
+
+    it("fails a request with its streamed body's error when the stream fails while the request waits for budget", async () => {
+      const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 500, maxWaitMs: 5_000 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+
+      const error = await genesys.axiosRef.post(ORG_ME, createReadStream('/no/such/file')).catch((failure: unknown) => failure);
+
+      expect(error).toMatchObject({ code: 'ENOENT' });
+      expect(emulator.stats.apiRequests).toBe(1);
+    });
+
+    it('sends a request that waited for budget through the default adapter when it asked for none (adapter: null)', async () => {
+      const { genesys } = await start({ rateLimit: { requestsPerToken: 1, windowMs: 500, maxWaitMs: 5_000 } }, { apiRateLimit: false });
+      await genesys.axiosRef.get(ORG_ME);
+
+      await expect(genesys.axiosRef.get(ORG_ME, { adapter: null as never })).resolves.toMatchObject({ status: 200 });
     });
 
     it('fails a request whose body cannot be serialised at once, even out of budget, without taking a place in line', async () => {
