@@ -67,14 +67,19 @@ describe('deadlines and size limits', () => {
   });
 
   describe('apiRequestTimeoutMs', () => {
-    it('bounds the whole exchange when the API trickles its body', async () => {
+    /** `GenesysHttpService.axiosRef` of an app whose API trickles its body, with a token already held (token time is not API time). */
+    const apiTrickling = async (apiRequestTimeoutMs: number) => {
       server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 500 });
-      const genesys = running.app.get(GenesysHttpService);
-      await running.app.get(GenesysTokenService).getToken(); // token time is not API time
+      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs });
+      await running.app.get(GenesysTokenService).getToken();
+      return running.app.get(GenesysHttpService).axiosRef;
+    };
+
+    it('bounds the whole exchange when the API trickles its body', async () => {
+      const api = await apiTrickling(500);
       const started = Date.now();
 
-      const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
+      const error = await api.get('/api/v2/organizations/me').catch((e: unknown) => e);
 
       expect(isAxiosError(error) && error.code).toBe('ECONNABORTED');
       expect(isAxiosError(error) && error.message).toContain('timeout of 500ms exceeded');
@@ -115,56 +120,42 @@ describe('deadlines and size limits', () => {
     });
 
     it("keeps the caller's own abort signal working beside the deadline", async () => {
-      server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
-      await running.app.get(GenesysTokenService).getToken();
+      const api = await apiTrickling(5_000);
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 200);
       const started = Date.now();
 
-      const error = await running.app.get(GenesysHttpService).axiosRef.get('/', { signal: controller.signal }).catch((e: unknown) => e);
+      const error = await api.get('/', { signal: controller.signal }).catch((e: unknown) => e);
 
       expect(axios.isCancel(error)).toBe(true);
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
     it('reads a per-request timeout given as a numeric string, as axios does', async () => {
-      server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
-      await running.app.get(GenesysTokenService).getToken();
+      const api = await apiTrickling(5_000);
       const started = Date.now();
 
-      const error = await running.app
-        .get(GenesysHttpService)
-        .axiosRef.get('/', { timeout: '300' as unknown as number })
-        .catch((e: unknown) => e);
+      const error = await api.get('/', { timeout: '300' as unknown as number }).catch((e: unknown) => e);
 
       expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
       expect(Date.now() - started).toBeLessThan(1_000);
     });
 
     it("words and codes the timeout as axios' timeoutErrorMessage and transitional.clarifyTimeoutError ask", async () => {
-      server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 300 });
-      await running.app.get(GenesysTokenService).getToken();
+      const api = await apiTrickling(300);
 
-      const error = await running.app
-        .get(GenesysHttpService)
-        .axiosRef.get('/', { timeoutErrorMessage: 'Genesys took too long', transitional: { clarifyTimeoutError: true } })
+      const error = await api
+        .get('/', { timeoutErrorMessage: 'Genesys took too long', transitional: { clarifyTimeoutError: true } })
         .catch((e: unknown) => e);
 
       expect(isAxiosError(error) && { code: error.code, message: error.message }).toEqual({ code: 'ETIMEDOUT', message: 'Genesys took too long' });
     });
 
     it("bounds a streamed body too, when the caller passed a signal of their own", async () => {
-      server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 500 });
-      await running.app.get(GenesysTokenService).getToken();
+      const api = await apiTrickling(500);
       const started = Date.now();
 
-      const response = await running.app
-        .get(GenesysHttpService)
-        .axiosRef.get<NodeJS.ReadableStream>('/', { responseType: 'stream', signal: new AbortController().signal });
+      const response = await api.get<NodeJS.ReadableStream>('/', { responseType: 'stream', signal: new AbortController().signal });
       await new Promise<void>((resolve) => {
         response.data.on('data', () => undefined);
         response.data.once('error', () => resolve());
@@ -175,12 +166,10 @@ describe('deadlines and size limits', () => {
     });
 
     it('lets a per-request timeout override the deadline', async () => {
-      server = await trickle(100);
-      running = await start({ apiBaseUrl: server.url, apiRequestTimeoutMs: 5_000 });
-      await running.app.get(GenesysTokenService).getToken();
+      const api = await apiTrickling(5_000);
       const started = Date.now();
 
-      const error = await running.app.get(GenesysHttpService).axiosRef.get('/', { timeout: 300 }).catch((e: unknown) => e);
+      const error = await api.get('/', { timeout: 300 }).catch((e: unknown) => e);
 
       expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
       expect(Date.now() - started).toBeLessThan(1_000);
