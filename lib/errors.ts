@@ -4,11 +4,13 @@
  * - `invalid_client` / `unauthorized_client` / `invalid_scope`: Genesys refused the credentials or scopes; not retried.
  * - `rejected`: the token endpoint refused the request for another reason (another 4xx or a redirect, e.g. a wrong `loginBaseUrl`); not retried.
  * - `rate_limited`: the token endpoint asked us to slow down; retried with backoff.
- * - `unavailable`: 5xx, refused or reset connections; retried with backoff.
+ * - `unavailable`: 5xx, refused or reset connections; retried with backoff. Also a registry's `resolveOptions` that failed or did not answer in time.
  * - `timeout`: the token endpoint did not answer in time; retried with backoff.
  * - `bad_response`: the token endpoint answered with something that is not a usable token; retried with backoff.
  * - `throttled`: the library held an API request back (rate budget or a 429 cool-down) longer than
  *   `rateLimit.maxWaitMs`, or `rateLimit.maxQueued` requests were already waiting; the request was never sent.
+ * - `rejected_by_api`: the API refuses this client's freshly obtained tokens (401) and no renewal is
+ *   allowed yet (see `unauthorizedRenewalIntervalMs`); the request was not sent. Check the OAuth client's roles and state.
  * - `shutdown`: the application is closing; no token will come.
  */
 export type GenesysAuthErrorCode =
@@ -22,6 +24,7 @@ export type GenesysAuthErrorCode =
   | 'timeout'
   | 'bad_response'
   | 'throttled'
+  | 'rejected_by_api'
   | 'shutdown';
 
 const RETRYABLE_CODES: ReadonlySet<GenesysAuthErrorCode> = new Set([
@@ -60,9 +63,20 @@ export class GenesysAuthError extends Error implements GenesysAuthErrorDetails {
     readonly code: GenesysAuthErrorCode,
     message: string,
     details: GenesysAuthErrorDetails = {},
+    options?: { readonly cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     Object.assign(this, withoutUndefined(details));
+  }
+
+  /**
+   * A copy of this error for one caller, with this one as its `cause`: a failure shared by many
+   * callers (one token request, one start-up attempt) reaches each as an error of its own, with
+   * that caller's stack rather than the frames of whoever met the failure first.
+   */
+  forCaller(): GenesysAuthError {
+    const { status, genesysError, genesysErrorDescription, retryAfterMs } = this;
+    return new GenesysAuthError(this.code, this.message, { status, genesysError, genesysErrorDescription, retryAfterMs }, { cause: this });
   }
 
   /** Whether trying again later may succeed (outages, timeouts, rate limits), as opposed to a configuration problem. */

@@ -11,7 +11,7 @@ import axios, {
 import type { Clock } from './clock.js';
 import { onAbort } from './abort-listener.js';
 import { inspectAs, redactAxiosError } from './errors.js';
-import { DEFAULT_RATE_LIMIT, type ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
 import type { GenesysTokenService } from './genesys-token.service.js';
 import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
 import { isStream } from './is-stream.js';
@@ -91,7 +91,7 @@ export class GenesysAuthInterceptor {
     private readonly telemetry: ClientTelemetry = NO_TELEMETRY,
   ) {
     this.apiOrigin = config.apiBaseUrl;
-    this.maxWaitMs = (config.rateLimit || DEFAULT_RATE_LIMIT).maxWaitMs;
+    this.maxWaitMs = config.rateLimitBounds.maxWaitMs;
     this.requests = new RequestCounter(clock);
     inspectAs(this, () => ({ apiOrigin: this.apiOrigin }));
   }
@@ -284,10 +284,13 @@ export class GenesysAuthInterceptor {
     });
   }
 
-  /** Ends the finished attempt: gives back its budget (it now counts from its answer's arrival) and ends its span. */
-  private finishAttempt(state: SigningState | undefined, outcome: { status?: number; errorType?: string }): void {
+  /**
+   * Ends the finished attempt: gives back its budget (it now counts from its answer's arrival, unless
+   * the API could not authenticate it) and ends its span.
+   */
+  private finishAttempt(state: SigningState | undefined, outcome: { status?: number; errorType?: string }, answeredByApi = true): void {
     if (!state) return;
-    state.lease?.release();
+    state.lease?.release(answeredByApi ? outcome.status : undefined);
     state.attempt?.end(outcome);
     state.lease = state.attempt = undefined;
   }
@@ -343,13 +346,14 @@ export class GenesysAuthInterceptor {
     const config = error.config as SignableConfig;
     const state = (config.genesysAuth ??= {});
     const status = error.response?.status;
-    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined });
     const answeredByApi = status !== undefined && state.signedWith !== undefined && this.isApiUrl(answeringUrl(error, config));
+    // The cool-down starts before the attempt gives its budget back, so that no caller waiting for budget slips in meanwhile.
+    const rateLimit = status === 429 ? this.onRateLimited(error, state, answeredByApi) : undefined;
+    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
     // A 401 on the replay too still tells the token service, which records a fresh token refused.
     if (answeredByApi && status === 401 && state.retriedAfter401) this.tokens.invalidate(state.signedWith);
     const renewToken = answeredByApi && status === 401 && !state.retriedAfter401;
-    const rateLimit = status === 429 ? this.onRateLimited(error, state, answeredByApi) : undefined;
     if (!renewToken && rateLimit?.delayMs === undefined) throw this.redacted(error, state, rateLimit?.notReplayedBecause);
     if (isStream(config.data)) {
       throw this.redacted(error, state, `not retried after ${status}: the request body is a stream and cannot be replayed`);
@@ -358,7 +362,7 @@ export class GenesysAuthInterceptor {
     if (renewToken) {
       state.retriedAfter401 = true;
       if (!this.tokens.invalidate(state.signedWith)) {
-        throw this.redacted(error, state, 'not retried: the API refused a freshly obtained token (see unauthorizedRenewalIntervalMs)');
+        throw this.redacted(error, state, 'not retried: the API refused a token renewed after a 401 within the renewal interval (see unauthorizedRenewalIntervalMs)');
       }
       this.telemetry.renewal();
     } else {
@@ -374,18 +378,19 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * A 429: the token that got it cools down (no request uses it until `Retry-After` has passed), and
-   * the refused request is replayed after that wait if it fits in `rateLimit.maxWaitMs` (counted from
-   * its first attempt) and the deprecated `rateLimitRetry` caps. Without `Retry-After`, a bounded
-   * exponential backoff stands in for it.
+   * A 429: the token that got it cools down (no request uses it until `Retry-After` has passed, at
+   * most `rateLimit.maxCoolDownMs`), and the refused request is replayed after that wait if it fits in
+   * `rateLimit.maxWaitMs` (counted from its first attempt) and the deprecated `rateLimitRetry` caps.
+   * Without a readable `Retry-After`, a bounded exponential backoff stands in for it.
    */
   private onRateLimited(error: AxiosError, state: SigningState, answeredByApi: boolean): { delayMs?: number; notReplayedBecause?: string } {
     const now = this.clock.now();
     const retries = state.rateLimitRetries ?? 0;
-    const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after'], now);
-    const delayMs = retryAfterMs ?? Math.min(MAX_429_BACKOFF_MS, 1_000 * 2 ** retries) * (0.5 + Math.random() / 2);
+    const { maxCoolDownMs } = this.config.rateLimitBounds;
+    const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after'], now, maxCoolDownMs);
+    const delayMs = retryAfterMs ?? Math.min(MAX_429_BACKOFF_MS, maxCoolDownMs, 1_000 * 2 ** retries) * (0.5 + Math.random() / 2);
     if (answeredByApi && state.signedWith !== undefined) {
-      this.tokens.coolDown(state.signedWith, now + delayMs);
+      this.tokens.coolDown(state.signedWith, delayMs);
       this.telemetry.rateLimited();
     }
     const { maxRetries, maxDelayMs } = this.config.rateLimitRetry;

@@ -26,8 +26,10 @@ export interface ResolvedGenesysAuthConfig {
   readonly refresh: Required<NonNullable<GenesysAuthModuleOptions['refresh']>>;
   readonly retry: Required<NonNullable<GenesysAuthModuleOptions['retry']>>;
   readonly rateLimitRetry: Required<NonNullable<GenesysAuthModuleOptions['rateLimitRetry']>>;
-  /** Pacing, or `false` when it is off. `maxWaitMs` still bounds 429 waits when it is. */
+  /** Pacing, or `false` when it is off. */
   readonly rateLimit: Required<GenesysRateLimitOptions> | false;
+  /** Bounds that hold with pacing on or off: `rateLimit`'s, or its defaults when it is `false`. */
+  readonly rateLimitBounds: { readonly maxWaitMs: number; readonly maxCoolDownMs: number };
   readonly tokenPool: Required<GenesysTokenPoolOptions>;
   readonly telemetry: { readonly includeClientId: boolean };
   readonly tokenStore?: GenesysTokenStore;
@@ -39,6 +41,7 @@ export const DEFAULT_RATE_LIMIT: Required<GenesysRateLimitOptions> = Object.free
   windowMs: 60_000,
   maxWaitMs: 60_000,
   maxQueued: 10_000,
+  maxCoolDownMs: 60_000,
 });
 
 const LOOPBACK_HOSTS = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
@@ -130,6 +133,7 @@ function rateLimitOption(rateLimit: Record<string, unknown>): Required<GenesysRa
     windowMs: integerInRange(rateLimit.windowMs, 'rateLimit.windowMs', DEFAULT_RATE_LIMIT.windowMs, 1, 3_600_000),
     maxWaitMs: integerInRange(rateLimit.maxWaitMs, 'rateLimit.maxWaitMs', DEFAULT_RATE_LIMIT.maxWaitMs, 0, 3_600_000),
     maxQueued: integerInRange(rateLimit.maxQueued, 'rateLimit.maxQueued', DEFAULT_RATE_LIMIT.maxQueued, 0, 1_000_000),
+    maxCoolDownMs: integerInRange(rateLimit.maxCoolDownMs, 'rateLimit.maxCoolDownMs', DEFAULT_RATE_LIMIT.maxCoolDownMs, 1, 3_600_000),
   });
 }
 
@@ -148,7 +152,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
   const retry = objectOption(raw.retry, 'retry');
   const rateLimitRetry = objectOption(raw.rateLimitRetry, 'rateLimitRetry');
   const rateLimit = raw.rateLimit === false ? false : rateLimitOption(objectOption(raw.rateLimit, 'rateLimit'));
-  const maxWaitMs = rateLimit === false ? DEFAULT_RATE_LIMIT.maxWaitMs : rateLimit.maxWaitMs;
+  const { maxWaitMs, maxCoolDownMs } = rateLimit === false ? DEFAULT_RATE_LIMIT : rateLimit;
   const tokenPool = objectOption(raw.tokenPool, 'tokenPool');
   const telemetry = objectOption(raw.telemetry, 'telemetry');
   const initialDelayMs = integerInRange(retry.initialDelayMs, 'retry.initialDelayMs', 500, 1, 3_600_000);
@@ -180,6 +184,7 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
       maxDelayMs: integerInRange(rateLimitRetry.maxDelayMs, 'rateLimitRetry.maxDelayMs', maxWaitMs, 0, 3_600_000),
     }),
     rateLimit,
+    rateLimitBounds: Object.freeze({ maxWaitMs, maxCoolDownMs }),
     tokenPool: Object.freeze({ size: integerInRange(tokenPool.size, 'tokenPool.size', 1, 1, 50) }),
     telemetry: Object.freeze({ includeClientId: booleanOption(telemetry.includeClientId, 'telemetry.includeClientId', false) }),
     ...(raw.tokenStore === undefined ? {} : { tokenStore: tokenStoreOption(raw.tokenStore) }),

@@ -10,8 +10,6 @@ import { NO_TELEMETRY, type ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient } from './token-client.js';
 import { TokenSlot } from './token-slot.js';
 
-export { MIN_REFRESH_DELAY_MS } from './token-slot.js';
-
 /** What a token service needs besides its configuration; the client unit provides it. */
 export interface GenesysTokenServiceContext {
   /** Logger context, naming the client when there are several. */
@@ -25,6 +23,9 @@ export interface GenesysTokenServiceContext {
 }
 
 let instances = 0;
+
+/** Longest interval between 401-driven renewals while the API keeps refusing fresh tokens. */
+const MAX_UNAUTHORIZED_RENEWAL_INTERVAL_MS = 300_000;
 
 /**
  * Owns the Genesys Cloud access tokens of one client: caches them, shares one in-flight request
@@ -100,13 +101,14 @@ export class GenesysTokenService {
 
   /**
    * Reports a token the API refused with 401, so that the next request fetches a new one. Returns
-   * whether a replay may succeed: `true` when a newer token is held or will be fetched; `false` when
-   * the API refused a token obtained less than `unauthorizedRenewalIntervalMs` ago (or a tenth of its
-   * lifetime, if that is shorter). Then the token is
-   * kept, no new one is fetched (a storm of renewals would trip Genesys' token-endpoint limit), and the
-   * refusal is recorded: `getState()` says `rejected_by_api`, a `rejected_by_api` event is emitted, and
-   * the health indicator reports `down` after as many refused tokens in a row as failed refreshes.
-   * In a pool, only the slot holding the refused token is affected.
+   * whether a replay may succeed: `true` when a newer token is held or will be fetched, whatever the
+   * refused token's age (a token revoked right after it was fetched is renewed too); `false` when a
+   * 401 already renewed this token's slot within the renewal interval (see {@link unauthorizedRenewalIntervalMs}).
+   * Then the token is kept, no new one is fetched (a storm of renewals would trip Genesys'
+   * token-endpoint limit), and the refusal is recorded: `getState()` says `rejected_by_api`, a
+   * `rejected_by_api` event is emitted, the interval doubles, and the health indicator reports `down`
+   * after as many refused tokens in a row as failed refreshes. In a pool, only the slot holding the
+   * refused token is affected.
    *
    * Without an argument every held token is dropped unconditionally.
    */
@@ -117,15 +119,30 @@ export class GenesysTokenService {
     }
     const slot = this.slots.find((candidate) => candidate.heldToken?.accessToken === refusedAccessToken);
     if (!slot) return true; // a newer token is held or on its way
-    const token = slot.heldToken!;
-    // Fresh: younger than the interval, or than a tenth of its lifetime for short-lived tokens (whose interval would outlast them).
-    const freshForMs = Math.min(this.config.unauthorizedRenewalIntervalMs, (token.expiresAt.getTime() - token.obtainedAt.getTime()) / 10);
-    if (this.clock.now() - token.obtainedAt.getTime() < freshForMs) {
+    const now = this.clock.now();
+    if (now - slot.lastUnauthorizedRenewalAt < this.unauthorizedRenewalIntervalMs(slot.heldToken)) {
       this.onRejectedByApi(refusedAccessToken);
       return false;
     }
-    slot.drop();
+    slot.renewAfterUnauthorized(now);
     return true;
+  }
+
+  /**
+   * How long after a 401-driven renewal of a slot another 401 may renew it again: `unauthorizedRenewalIntervalMs`
+   * (or a tenth of the token's lifetime, if shorter, so that short-lived tokens are not outlived by
+   * it), doubled for each fresh token the API refused in a row, up to 5 minutes; back to the start
+   * once the API accepts a token.
+   */
+  unauthorizedRenewalIntervalMs(token: GenesysToken | undefined = this.slots[0].heldToken): number {
+    const lifetimeMs = token ? token.expiresAt.getTime() - token.obtainedAt.getTime() : Number.POSITIVE_INFINITY;
+    const base = Math.min(this.config.unauthorizedRenewalIntervalMs, lifetimeMs / 10);
+    return Math.min(base * 2 ** Math.min(this.consecutiveApiRejections, 30), Math.max(base, MAX_UNAUTHORIZED_RENEWAL_INTERVAL_MS));
+  }
+
+  /** When the first token's slot may next renew after a 401 (epoch ms); in the past when it may now. */
+  nextUnauthorizedRenewalAt(): number {
+    return this.slots[0].lastUnauthorizedRenewalAt + this.unauthorizedRenewalIntervalMs();
   }
 
   /** @internal Whether the API has been refusing fresh tokens (until it accepts one again). */
@@ -145,6 +162,7 @@ export class GenesysTokenService {
   getState(): GenesysTokenState {
     const now = this.clock.now();
     const first = this.slots[0].state();
+    const coolDowns = this.slots.flatMap((slot, index) => (slot.coolDownEndsAt > now ? [{ slot: index, until: new Date(slot.coolDownEndsAt) }] : []));
     return {
       status: this.status(first.fetching, first.consecutiveFailures, first.hasValidToken),
       hasValidToken: first.hasValidToken,
@@ -158,7 +176,8 @@ export class GenesysTokenService {
         size: this.slots.length,
         held: this.slots.filter((slot) => slot.heldToken !== undefined).length,
         valid: this.slots.filter((slot) => slot.usableToken() !== undefined).length,
-        coolingDown: this.slots.filter((slot) => slot.coolDownEndsAt > now).length,
+        coolingDown: coolDowns.length,
+        coolDowns,
       },
     };
   }
@@ -196,15 +215,19 @@ export class GenesysTokenService {
   fillPool(): void {
     if (this.stopped || this.slots.some((slot) => slot.fetching)) return;
     const now = this.clock.now();
-    const empty = this.slots.find((slot) => !slot.usableToken() && !slot.failingFast(now));
+    const empty = this.slots.find((slot) => !slot.usableToken() && !slot.backingOff(now));
     empty?.getToken().catch(() => undefined); // the slot records and logs the outcome
   }
 
-  /** @internal Keeps the slot holding `accessToken` out of use until `until`, after a 429. */
-  coolDown(accessToken: string, until: number): void {
-    this.slots.find((slot) => slot.heldToken?.accessToken === accessToken)?.coolDown(until);
+  /**
+   * @internal Keeps the slot holding `accessToken` out of use for `durationMs` after a 429, at most
+   * `rateLimit.maxCoolDownMs`, here and (with a shared store) in every replica on this token.
+   */
+  coolDown(accessToken: string, durationMs: number): void {
+    const boundedMs = Math.min(Math.max(0, durationMs), this.config.rateLimitBounds.maxCoolDownMs);
+    this.slots.find((slot) => slot.heldToken?.accessToken === accessToken)?.coolDown(this.clock.now() + boundedMs);
     const store = this.context.store;
-    if (store) void store.guard.coolDown(store.keys.budget(accessToken), until - this.clock.now()); // for every replica on this token
+    if (store) void store.guard.coolDown(store.keys.budget(accessToken), boundedMs);
   }
 
   private status(fetching: boolean, failures: number, hasValidToken: boolean): GenesysTokenStatus {
@@ -221,8 +244,8 @@ export class GenesysTokenService {
     this.consecutiveApiRejections++;
     const now = this.clock.now();
     this.logger.warn(
-      `Genesys API refused a freshly obtained token (401, within unauthorizedRenewalIntervalMs or a tenth of its lifetime); ` +
-        `callers get the 401 and no new token is fetched before that interval has passed (refused token ${this.consecutiveApiRejections} in a row)`,
+      `Genesys API refused a token renewed after a 401 less than ${Math.round(this.unauthorizedRenewalIntervalMs() / 2)} ms earlier; ` +
+        `callers get the 401 and no new token is fetched for ${Math.round(this.unauthorizedRenewalIntervalMs())} ms (refused token ${this.consecutiveApiRejections} in a row)`,
     );
     this.eventsSubject.next({ type: 'rejected_by_api', at: new Date(now), consecutiveApiRejections: this.consecutiveApiRejections });
   }

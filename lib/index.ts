@@ -24,14 +24,18 @@ export { GenesysAuthError, type GenesysAuthErrorCode, type GenesysAuthErrorDetai
 export { GENESYS_REGIONS, DEFAULT_GENESYS_REGION, findGenesysRegion, type GenesysRegion } from './regions.js';
 export type {
   GenesysAuthModuleOptions,
+  GenesysRateLimitOptions,
   GenesysRateLimitRetryOptions,
+  GenesysTokenPoolOptions,
   GenesysTokenRefreshOptions,
   GenesysTokenRetryOptions,
 } from './interfaces/genesys-auth-options.interface.js';
 export type { GenesysAuthOptionsFactory } from './interfaces/genesys-auth-options-factory.interface.js';
 export type {
   GenesysToken,
+  GenesysTokenCoolDown,
   GenesysTokenEvent,
+  GenesysTokenPoolState,
   GenesysTokenState,
   GenesysTokenStatus,
 } from './interfaces/genesys-token.interface.js';

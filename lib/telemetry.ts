@@ -5,6 +5,12 @@ import type { GenesysAuthError } from './errors.js';
 /** Name of the meter and tracer; dashboards can filter on it. */
 export const INSTRUMENTATION_NAME = 'nestjs-genesys-auth';
 
+/**
+ * The `genesys.client` of registry clients, whatever their key: an attribute value per key would
+ * create a series per tenant on every instrument, without bound (the SDK caps each at 2 000).
+ */
+export const REGISTRY_TELEMETRY_CLIENT = 'registry';
+
 /** Bucket boundaries (seconds) the OpenTelemetry HTTP semantic conventions advise for request durations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
@@ -134,8 +140,9 @@ function sdkRegistered(api: Api): boolean {
 
 /**
  * Telemetry of one client, on the app's global meter and tracer providers (no-ops until the app
- * registers an OpenTelemetry SDK). `client` is the registration name or registry key; the client id is
- * added only when `clientId` is given (the user opted in).
+ * registers an OpenTelemetry SDK). `client`, the `genesys.client` of every metric and span, must come
+ * from a small, fixed set: the registration name, or {@link REGISTRY_TELEMETRY_CLIENT} (or the app's
+ * own label) for a registry client. The client id is added only when `clientId` is given (the user opted in).
  */
 export function createClientTelemetry(api: Api | undefined, apiBaseUrl: string, client: string, clientId?: string): ClientTelemetry {
   if (!api || !sdkRegistered(api)) return NO_TELEMETRY;

@@ -130,22 +130,15 @@ export class GenesysTokenClient {
     const body = parseJsonObject(response.data);
     if (!body) return this.badResponse(response.status, 'the body is not a JSON object');
     const { access_token: accessToken, token_type: tokenType = 'bearer', expires_in: expiresIn, scope } = body;
-    if (typeof accessToken !== 'string' || !TOKEN_SHAPE.test(accessToken)) {
-      return this.badResponse(response.status, 'access_token is missing, empty or not a single printable string');
-    }
-    if (accessToken.length > MAX_ACCESS_TOKEN_LENGTH) {
-      return this.badResponse(response.status, `access_token is longer than ${MAX_ACCESS_TOKEN_LENGTH} characters`);
-    }
-    if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
-      return this.badResponse(response.status, 'token_type is not "bearer"');
-    }
+    const tokenProblem = accessTokenProblem(accessToken, tokenType);
+    if (tokenProblem) return this.badResponse(response.status, tokenProblem);
     const lifetimeSeconds = typeof expiresIn === 'string' && DECIMAL_SECONDS.test(expiresIn) ? Number(expiresIn) : expiresIn;
     if (typeof lifetimeSeconds !== 'number' || !Number.isFinite(lifetimeSeconds) || lifetimeSeconds < MIN_TOKEN_LIFETIME_SECONDS) {
       return this.badResponse(response.status, `expires_in is not a number of seconds of at least ${MIN_TOKEN_LIFETIME_SECONDS}`);
     }
     return {
-      accessToken,
-      tokenType,
+      accessToken: accessToken as string,
+      tokenType: tokenType as string,
       lifetimeMs: Math.min(lifetimeSeconds * 1000, MAX_TOKEN_LIFETIME_MS),
       ...(typeof scope === 'string' ? { scope } : {}),
     };
@@ -185,6 +178,17 @@ export class GenesysTokenClient {
   private safe(text: string): string {
     return redactText(text, this.secretForms).replace(/[\r\n\t]+/g, ' ').slice(0, 300);
   }
+}
+
+/**
+ * What makes an access token and its type unusable, wherever they come from (the token endpoint, or a
+ * store other replicas write to); `undefined` when they are fine. The text never contains the token.
+ */
+export function accessTokenProblem(accessToken: unknown, tokenType: unknown): string | undefined {
+  if (typeof accessToken !== 'string' || !TOKEN_SHAPE.test(accessToken)) return 'access_token is missing, empty or not a single printable string';
+  if (accessToken.length > MAX_ACCESS_TOKEN_LENGTH) return `access_token is longer than ${MAX_ACCESS_TOKEN_LENGTH} characters`;
+  if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') return 'token_type is not "bearer"';
+  return undefined;
 }
 
 function parseJsonObject(text: unknown): Record<string, unknown> | undefined {

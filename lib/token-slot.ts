@@ -66,8 +66,16 @@ export class TokenSlot {
   private consecutiveFailures = 0;
   private lastError?: GenesysAuthError;
   private lastRefreshAt?: Date;
-  /** After a failed refresh, callers without a usable token get the last error until then instead of a new request. */
+  /** After a failed refresh, no new token request starts before this instant (the backoff). */
   private failFastUntil = 0;
+  /**
+   * Whether callers without a usable token get the last error until {@link failFastUntil}: after
+   * refused credentials, or once a refresh used all of `retry.maxAttempts`. After a shorter run (the
+   * one start-up attempt) they wait for the retries still owed to them instead.
+   */
+  private failFast = false;
+  /** When the API's 401 last made this slot drop its token for a new one. */
+  private lastUnauthorizedRenewal = Number.NEGATIVE_INFINITY;
   /** The API answered 429 on this slot's token: it is not used before this instant. */
   private coolingUntil = 0;
   /** The last token dropped (refused by the API, or by a caller): never taken back from the store. */
@@ -92,17 +100,25 @@ export class TokenSlot {
    */
   async getToken(): Promise<GenesysToken> {
     this.assertRunning();
-    const usable = this.usableToken();
-    if (usable) return usable;
-    if (this.inFlight) return (await this.inFlight.promise).token;
-    if (this.lastError && this.clock.now() < this.failFastUntil) throw this.lastError;
-    return (await this.startRefresh()).token;
+    return this.usableToken() ?? ownError(this.pendingToken());
   }
 
   /** Fetches a new token now, even if the held one is still good; joins a refresh already in flight. */
   async refresh(): Promise<GenesysToken> {
     this.assertRunning();
-    return (await (this.inFlight?.promise ?? this.startRefresh())).token;
+    return ownError(this.inFlight?.promise ?? this.startRefresh());
+  }
+
+  /** The refresh a caller without a usable token joins, starts, or (while failing fast) the last error. */
+  private pendingToken(): Promise<HeldToken> {
+    if (this.inFlight) return this.inFlight.promise;
+    const now = this.clock.now();
+    if (this.lastError && now < this.failFastUntil) {
+      if (this.failFast) return Promise.reject(this.lastError);
+      // The retry due at the end of the backoff, started now so that callers can join it.
+      return this.startRefresh(this.config.retry.maxAttempts, this.failFastUntil - now);
+    }
+    return this.startRefresh();
   }
 
   /** The held token while it may be handed out: not stopped, and before its safety margin. */
@@ -120,8 +136,8 @@ export class TokenSlot {
     return this.inFlight !== undefined;
   }
 
-  /** Whether a fetch now would only return the last error (bad credentials, or backing off after failures). */
-  failingFast(now: number): boolean {
+  /** Whether the slot is backing off after a failed refresh (bad credentials, or an outage): no new request before it ends. */
+  backingOff(now: number): boolean {
     return this.lastError !== undefined && now < this.failFastUntil;
   }
 
@@ -129,6 +145,17 @@ export class TokenSlot {
   drop(): void {
     this.dropped = this.held?.token.accessToken ?? this.dropped;
     this.held = undefined;
+  }
+
+  /** Drops the held token because the API answered 401 to it, remembering when (renewals after 401s are bounded). */
+  renewAfterUnauthorized(now: number): void {
+    this.lastUnauthorizedRenewal = now;
+    this.drop();
+  }
+
+  /** When the API's 401 last made this slot renew its token; `-Infinity` if never. */
+  get lastUnauthorizedRenewalAt(): number {
+    return this.lastUnauthorizedRenewal;
   }
 
   /** Keeps the slot's token out of use until `until` (epoch ms), after a 429. */
@@ -173,14 +200,19 @@ export class TokenSlot {
     if (this.stopped) throw shutdownError(this.closedBecause);
   }
 
-  /** Starts a token request (with retries up to `maxAttempts`) that concurrent callers can join. */
-  startRefresh(maxAttempts = this.config.retry.maxAttempts): Promise<HeldToken> {
+  /**
+   * Starts a token request (with retries up to `maxAttempts`), after `delayMs` if given, that
+   * concurrent callers can join at once.
+   */
+  startRefresh(maxAttempts = this.config.retry.maxAttempts, delayMs = 0): Promise<HeldToken> {
+    if (delayMs > 0) this.clearRefreshTimer(); // this run is the scheduled retry
     const abort = new AbortController();
     const settle = () => {
       if (this.inFlight?.abort === abort) this.inFlight = undefined;
     };
     // Outcomes are recorded after the request is no longer in flight, so an event handler that calls refresh() starts a new one.
-    const promise = this.obtain(abort.signal, maxAttempts).then(
+    const obtained = delayMs > 0 ? this.sleep(delayMs).then(() => this.obtain(abort.signal, maxAttempts)) : this.obtain(abort.signal, maxAttempts);
+    const promise = obtained.then(
       (held) => {
         settle();
         this.onRefreshed(held);
@@ -190,7 +222,7 @@ export class TokenSlot {
         settle();
         // Only GenesysAuthErrors are expected here; anything else is reported without its (unvetted) message.
         const failure = error instanceof GenesysAuthError ? error : new GenesysAuthError('unavailable', 'Genesys token request failed unexpectedly');
-        this.onRefreshFailed(failure);
+        this.onRefreshFailed(failure, maxAttempts >= this.config.retry.maxAttempts);
         throw failure;
       },
     );
@@ -328,16 +360,19 @@ export class TokenSlot {
     this.consecutiveFailures = 0;
     this.lastError = undefined;
     this.failFastUntil = 0;
+    this.failFast = false;
     this.lastRefreshAt = held.token.obtainedAt;
     this.scheduleRefresh(held.refreshAt);
     this.context.logger.debug(`${this.label}Genesys token obtained; expires at ${held.token.expiresAt.toISOString()}, refresh at ${new Date(held.refreshAt).toISOString()}`);
     this.context.emit({ type: 'refreshed', at: held.token.obtainedAt, expiresAt: held.token.expiresAt, slot: this.context.index });
   }
 
-  private onRefreshFailed(error: GenesysAuthError): void {
+  /** Records a failed refresh; `ranInFull` when it used every attempt `retry.maxAttempts` allows. */
+  private onRefreshFailed(error: GenesysAuthError, ranInFull: boolean): void {
     if (this.stopped || error.code === 'shutdown') return;
     this.consecutiveFailures++;
     this.lastError = error;
+    this.failFast = ranInFull || !error.retryable;
     const now = this.clock.now();
     const retryIn = error.retryable
       ? this.backoffDelay(this.consecutiveFailures, error.retryAfterMs)
@@ -386,6 +421,15 @@ export class TokenSlot {
     // ScheduleModule may already have cleared its timeouts during shutdown.
     const { schedulerRegistry, timerName } = this.context;
     if (schedulerRegistry?.doesExist('timeout', timerName)) schedulerRegistry.deleteTimeout(timerName);
+  }
+}
+
+/** The token of `pending`, or its failure as an error of the caller's own (the shared one as its `cause`). */
+async function ownError(pending: Promise<HeldToken>): Promise<GenesysToken> {
+  try {
+    return (await pending).token;
+  } catch (error) {
+    throw error instanceof GenesysAuthError ? error.forCaller() : error;
   }
 }
 

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { GenesysCloudEmulator, type GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { GenesysCloudEmulator, type EmulatorExchange, type GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
 import { FixedWindowLimiter } from '../lib/testing/fixed-window-limiter.js';
 
 // Plain fetch over loopback: the emulator is tested on its own, without the library's module.
@@ -375,6 +375,18 @@ describe('GenesysCloudEmulator: stats', () => {
     expect(emulator.stats.rateLimited).toBe(3);
   });
 
+  it('counts as budgetExceeded only the 429s of the per-token limit', async () => {
+    const emulator = await start({ apiRateLimit: { requestsPerToken: 1, windowMs: 5_000 } });
+    const token = await tokenFor(emulator);
+    emulator.rateLimitApi(1, 1);
+    await statuses(emulator, 1, token); // injected
+    emulator.rateLimitRoute('GET /api/v2/users', { times: 1 });
+    await statuses(emulator, 1, token, '/api/v2/users'); // route limit
+    await statuses(emulator, 2, token); // 1 served, 1 over the token's budget
+
+    expect(emulator.stats).toMatchObject({ rateLimited: 3, budgetExceeded: 1 });
+  });
+
   it('reports requests per token through a method, keeping tokens out of stats', async () => {
     const emulator = await start();
     const [first, second] = [await tokenFor(emulator), await tokenFor(emulator)];
@@ -400,11 +412,132 @@ describe('GenesysCloudEmulator: stats', () => {
       tokensIssued: 0,
       unauthorized: 0,
       rateLimited: 0,
+      budgetExceeded: 0,
       tokenRateLimited: 0,
       clientMismatches: 0,
       requestsByClient: { 'client-a': 0, 'client-b': 0 },
     });
     expect(emulator.requestsPerToken().size).toBe(0);
+  });
+});
+
+describe('GenesysCloudEmulator: latency', () => {
+  it('answers every request after latencyMs, so that concurrent requests overlap', async () => {
+    const emulator = await start({ latencyMs: 50 });
+    const token = await tokenFor(emulator);
+    const log: EmulatorExchange[] = [];
+    emulator.onExchange((exchange) => log.push(exchange));
+
+    await Promise.all([api(emulator, '/api/v2/users/me', token), api(emulator, '/api/v2/organizations/me', token)]);
+
+    for (const exchange of log) expect(exchange.answeredAt - exchange.receivedAt).toBeGreaterThanOrEqual(49);
+    expect(log[1].receivedAt).toBeLessThan(log[0].answeredAt);
+  });
+
+  it('has no latency by default, and takes a new one at run time', async () => {
+    const emulator = await start();
+    expect(emulator.latencyMs).toBe(0);
+    const token = await tokenFor(emulator);
+    emulator.latencyMs = 80;
+
+    const sentAt = Date.now();
+    await api(emulator, '/api/v2/users/me', token);
+
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(79);
+  });
+});
+
+describe('GenesysCloudEmulator: exchanges', () => {
+  function logOf(emulator: GenesysCloudEmulator): EmulatorExchange[] {
+    const log: EmulatorExchange[] = [];
+    emulator.onExchange((exchange) => log.push(exchange));
+    return log;
+  }
+
+  it('reports each request once answered: route, client, status, cause and when it arrived and was answered', async () => {
+    const emulator = await start({ clients: CLIENTS });
+    const log = logOf(emulator);
+    const before = performance.timeOrigin + performance.now();
+    const token = await tokenFor(emulator, 'client-b');
+    await api(emulator, '/api/v2/users/me', token);
+    await api(emulator, '/api/v2/users/me', 'unknown-token');
+
+    expect(log.map(({ route, clientId, status, cause }) => ({ route, clientId, status, cause }))).toEqual([
+      { route: 'token', clientId: 'client-b', status: 200, cause: 'served' },
+      { route: 'api', clientId: 'client-b', status: 200, cause: 'served' },
+      { route: 'api', clientId: undefined, status: 401, cause: 'unauthorized' },
+    ]);
+    expect(log[1].request).toMatchObject({ method: 'GET', path: '/api/v2/users/me', headers: { authorization: `Bearer ${token}` } });
+    for (const exchange of log) expect(before).toBeLessThanOrEqual(exchange.receivedAt);
+    for (const exchange of log) expect(exchange.receivedAt).toBeLessThanOrEqual(exchange.answeredAt);
+    for (const [earlier, later] of log.slice(1).map((exchange, index) => [log[index], exchange])) expect(earlier.answeredAt).toBeLessThan(later.receivedAt);
+  });
+
+  it('names the client a token request claimed to be, also when its secret is wrong', async () => {
+    const emulator = await start({ clients: CLIENTS });
+    const log = logOf(emulator);
+    await fetch(`${emulator.loginBaseUrl}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials&client_id=client-a&client_secret=wrong',
+    });
+
+    expect(log).toMatchObject([{ route: 'token', clientId: 'client-a', status: 400, cause: 'refused' }]);
+  });
+
+  it('tells the per-token limit, route limits, injected 429s and the token-endpoint limit apart', async () => {
+    const emulator = await start({ apiRateLimit: { requestsPerToken: 1, windowMs: 5_000 }, tokenRateLimit: { requests: 1, windowMs: 5_000 } });
+    const token = await tokenFor(emulator);
+    const log = logOf(emulator);
+    await requestToken(emulator);
+    emulator.rateLimitApi(2, 1);
+    await statuses(emulator, 1, token);
+    emulator.rateLimitRoute('GET /api/v2/users', { times: 1 });
+    await statuses(emulator, 1, token, '/api/v2/users');
+    await statuses(emulator, 2, token);
+
+    expect(log.map(({ status, cause }) => `${status} ${cause}`)).toEqual([
+      '400 token-rate-limit',
+      '429 fault',
+      '429 route-rate-limit',
+      '200 served',
+      '429 api-rate-limit',
+    ]);
+  });
+
+  it('reports dropped and hanging connections as faults without a status, the hang as soon as it starts', async () => {
+    const emulator = await start();
+    const log = logOf(emulator);
+    emulator.inject('api', { reset: true }, 1).inject('api', { hang: true }, 1);
+    await api(emulator, '/api/v2/organizations/me').catch(() => undefined);
+    await fetch(`${emulator.apiBaseUrl}/api/v2/organizations/me`, { signal: AbortSignal.timeout(200) }).catch(() => undefined);
+
+    expect(log).toMatchObject([
+      { route: 'api', dropped: 'reset', cause: 'fault' },
+      { route: 'api', dropped: 'hang', cause: 'fault' },
+    ]);
+    expect(log.map((exchange) => exchange.status)).toEqual([undefined, undefined]);
+  });
+
+  it('stops reporting to a listener that unsubscribed, and answers whatever a listener throws', async () => {
+    const emulator = await start();
+    const log: EmulatorExchange[] = [];
+    const stop = emulator.onExchange((exchange) => log.push(exchange));
+    emulator.onExchange(() => {
+      throw new Error('a broken listener');
+    });
+    const warnings: unknown[] = [];
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation((warning) => void warnings.push(warning));
+    try {
+      const token = await tokenFor(emulator);
+      stop();
+      expect(await statuses(emulator, 1, token)).toEqual([200]);
+    } finally {
+      warn.mockRestore();
+    }
+
+    expect(log.map((exchange) => exchange.route)).toEqual(['token']);
+    expect(warnings).toEqual([expect.stringContaining('a broken listener'), expect.stringContaining('a broken listener')]);
   });
 });
 

@@ -61,6 +61,29 @@ describe('fault tolerance', () => {
     });
   });
 
+  describe('a failed start-up fetch', () => {
+    it('does not fail the first caller at once: it waits for the retry, which succeeds once login is back', async () => {
+      running = await startEmulatedApp({ fetchTokenOnStartup: true }, {}, [], (emulator) => emulator.inject('token', { status: 400, body: { error: 'invalid_request', error_description: 'rate limit exceeded; try again later' } }, 1));
+
+      await expect(running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
+      expect(running.emulator.stats.tokenRequests).toBe(2);
+    });
+
+    it('hands the first caller the error only after retry.maxAttempts more tries, as an error of its own', async () => {
+      running = await startEmulatedApp({ fetchTokenOnStartup: true, retry: { maxAttempts: 3, initialDelayMs: 20, maxDelayMs: 100 } }, {}, [], (emulator) =>
+        emulator.inject('token', { status: 503, body: 'Service Unavailable' }),
+      );
+      const tokens = running.app.get(GenesysTokenService);
+      const startupError = tokens.getState().lastError;
+
+      const error = await tokens.getToken().catch((e: unknown) => e);
+
+      expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'unavailable' });
+      expect(error).not.toBe(startupError);
+      expect(running.emulator.stats.tokenRequests).toBe(1 + 3);
+    });
+  });
+
   describe('expires_in rules', () => {
     const WINDOW_MS = 1_200;
 

@@ -82,7 +82,7 @@ describe('rate limits', () => {
     expect(emulator.stats.rateLimited).toBe(0);
     expect(outcome.sustainedPerSecond).toBeGreaterThanOrEqual(3.5 * BUDGET);
     expect(emulator.stats.tokenRequests).toBe(4);
-    expect(tokens.getState().pool).toEqual({ size: 4, held: 4, valid: 4, coolingDown: 0 });
+    expect(tokens.getState().pool).toEqual({ size: 4, held: 4, valid: 4, coolingDown: 0, coolDowns: [] });
   }, 30_000);
 
   it('cools a token down after a 429 on one route, replays that request after Retry-After, and keeps other routes flowing on another token', async () => {
@@ -137,6 +137,53 @@ describe('rate limits', () => {
     expect(Date.now() - started).toBeLessThan(500);
     expect(tokens.getState().pool.coolingDown).toBe(1);
   });
+
+  it.each([
+    ['a day in seconds', '86400'],
+    ['1e9 seconds', '1e9'],
+    ['a date years ahead', 'Tue, 25 Nov 2036 12:00:00 GMT'],
+  ])('cools a token down at most rateLimit.maxCoolDownMs after a Retry-After of %s, and says until when', async (_, retryAfter) => {
+    const { genesys, emulator, tokens } = await start({ rateLimit: { ...LIMITS, maxWaitMs: 5_000, maxCoolDownMs: 400 } });
+    emulator.inject('api', { status: 429, headers: { 'Retry-After': retryAfter } }, 1);
+    const started = Date.now();
+
+    const limited = genesys.axiosRef.get(ORG_ME);
+    await sleep(100);
+    const { coolDowns } = tokens.getState().pool;
+
+    await expect(limited).resolves.toMatchObject({ status: 200 });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(coolDowns).toEqual([{ slot: 0, until: expect.any(Date) }]);
+    expect(coolDowns[0].until.getTime()).toBeLessThanOrEqual(started + 400 + 100);
+    await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+  });
+
+  it('after a cool-down sends one request first and releases the others only once it succeeds: no herd of 429s', async () => {
+    const { genesys, emulator, tokens } = await start({ rateLimit: { requestsPerToken: 300, windowMs: 60_000, maxWaitMs: 20_000 } }, { apiRateLimit: false });
+    await genesys.axiosRef.get(ORG_ME);
+    emulator.rateLimitRoute('GET /api/v2/routing/queues', { retryAfterSeconds: 1, durationMs: 3_000 });
+    const first = genesys.axiosRef.get('/api/v2/routing/queues');
+    while (tokens.getState().pool.coolingDown === 0) await sleep(5); // the herd gathers once the 429 is known
+
+    const herd = Array.from({ length: 199 }, () => genesys.axiosRef.get('/api/v2/routing/queues'));
+    const statuses = await Promise.all([first, ...herd].map((call) => call.then((response) => response.status)));
+
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(emulator.stats.rateLimited).toBeLessThanOrEqual(10);
+    await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+  }, 20_000);
+
+  it('gives back the budget of requests answered 429: a burst refused by a route limit starves no other route', async () => {
+    const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 50, windowMs: 60_000, maxWaitMs: 5_000, maxCoolDownMs: 200 } }, { apiRateLimit: false });
+    await genesys.axiosRef.get(ORG_ME);
+    emulator.rateLimitRoute('GET /api/v2/routing/queues', { retryAfterSeconds: 60, times: 40 });
+
+    await Promise.all(Array.from({ length: 40 }, () => genesys.axiosRef.get('/api/v2/routing/queues').catch(() => undefined)));
+    const started = Date.now();
+
+    await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  }, 20_000);
 
   it('fails a request that waited maxWaitMs for budget with throttled, and never sends it', async () => {
     const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 2, windowMs: 10_000, maxWaitMs: 300 } }, { apiRateLimit: false });

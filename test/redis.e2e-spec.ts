@@ -154,7 +154,7 @@ const eventsOf = (replica: ChildApp) =>
       expect(text).not.toContain(running.emulator.lastIssuedToken);
       expect(text).not.toContain(running.emulator.clientSecret);
     }
-    expect(values.find((value) => String(value).startsWith('gcm1:'))).toBeDefined();
+    expect(values.find((value) => String(value).startsWith('gcm2:'))).toBeDefined();
   });
 
   it('opens no new connection once closed: later calls fail at once', async () => {

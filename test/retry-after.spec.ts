@@ -14,7 +14,20 @@ describe('Retry-After', () => {
     expect(parseRetryAfter(header, now)).toBe(expected);
   });
 
-  it.each([undefined, '', '  ', '-3', 'soon', 42])('ignores %j', (header) => {
+  it.each([undefined, '', '  ', '-3', '-Infinity', 'soon', 42])('ignores %j', (header) => {
     expect(parseRetryAfter(header, now)).toBeUndefined();
+  });
+
+  it.each([
+    ['86400', 60_000],
+    ['1e9', 60_000],
+    ['Infinity', 60_000],
+    ['Tue, 25 Nov 2036 12:00:00 GMT', 60_000],
+  ])('caps %j at the ceiling it is given (%i ms)', (header, expected) => {
+    expect(parseRetryAfter(header, now, 60_000)).toBe(expected);
+  });
+
+  it('caps a far-off value at an hour when no ceiling is given', () => {
+    expect(parseRetryAfter('86400', now)).toBe(3_600_000);
   });
 });

@@ -271,6 +271,21 @@ describe('several orgs in one app', () => {
       await expect(slow).resolves.toMatchObject({ status: 200 });
     });
 
+    it('serves a request waiting for budget on a replaced client with that client’s own token, within its maxWaitMs', async () => {
+      const registry = await bootRegistry({
+        defaults: { loginBaseUrl: emulator.url, apiBaseUrl: emulator.url, rateLimit: { requestsPerToken: 1, windowMs: 2_500, maxWaitMs: 6_000 }, tokenRequestTimeoutMs: 300, apiRequestTimeoutMs: 300 },
+      });
+      const client = await registry.get('t', credentialsOf(1));
+      await client.http.axiosRef.get(ORG_ME);
+      const waiting = client.http.axiosRef.get(ORG_ME, expectClient('client-1'));
+      await sleep(50);
+
+      await registry.get('t', credentialsOf(2));
+
+      await expect(waiting).resolves.toMatchObject({ status: 200, data: { name: 'Org 1' } });
+      expect(emulator.stats.clientMismatches).toBe(0);
+    }, 10_000);
+
     it('refuses a key with blanks or control characters and options without credentials, with invalid_options', async () => {
       const registry = await bootRegistry();
 

@@ -4,7 +4,14 @@ import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader, type CollectionResult } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import {
+  GenesysAuthModule,
+  GenesysClientRegistry,
+  GenesysHttpService,
+  GenesysTokenService,
+  type GenesysAuthModuleOptions,
+  type GenesysClientRegistryOptions,
+} from 'nestjs-genesys-auth';
 import type { GenesysCloudEmulatorOptions } from 'nestjs-genesys-auth/testing';
 import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 
@@ -80,6 +87,23 @@ describe('OpenTelemetry metrics and traces', () => {
   async function finishedSpans(): Promise<ReadableSpan[]> {
     await tracerProvider.forceFlush();
     return spans.getFinishedSpans();
+  }
+
+  /** An app with the unnamed registration and a registry; each key gets a client that makes one API call. */
+  async function callThroughRegistry(keys: string[], registryOptions: GenesysClientRegistryOptions = {}): Promise<void> {
+    running = await startEmulatedApp({}, {}, [GenesysAuthModule.forRegistry(registryOptions)]);
+    const registry = running.app.get(GenesysClientRegistry);
+    await running.app.get(GenesysHttpService).axiosRef.get(ORG_ME);
+    for (const key of keys) await (await registry.get(key, running.emulator.moduleOptions())).http.axiosRef.get(ORG_ME);
+  }
+
+  /** The `genesys.client` values of this app's API call durations and spans. */
+  async function clientLabels(): Promise<{ metrics: Set<unknown>; spans: Set<unknown> }> {
+    const port = Number(new URL(running!.emulator.url).port);
+    return {
+      metrics: new Set((await points('http.client.request.duration', { 'server.port': port })).map((point) => point.attributes['genesys.client'])),
+      spans: new Set((await finishedSpans()).map((span) => span.attributes['genesys.client'])),
+    };
   }
 
   const total = async (name: string, where: Record<string, unknown> = {}) =>
@@ -170,6 +194,24 @@ describe('OpenTelemetry metrics and traces', () => {
     const finished = await finishedSpans();
     expect(finished.length).toBeGreaterThan(0);
     expect(finished.every((span) => span.attributes['genesys.client.id'] === running!.emulator.clientId)).toBe(true);
+  });
+
+  it('labels every registry client genesys.client=registry, so 50 keys make one series, while the unnamed registration keeps default', async () => {
+    await callThroughRegistry(Array.from({ length: 50 }, (_, index) => `tenant-${index}`));
+
+    const labels = await clientLabels();
+
+    expect(labels.metrics).toEqual(new Set(['default', 'registry']));
+    expect(labels.spans).toEqual(new Set(['default', 'registry']));
+  });
+
+  it('labels registry clients with what telemetryClientName maps their key to, and registry where it maps to nothing', async () => {
+    await callThroughRegistry(['gold-1', 'gold-2', 'tenant-3'], { telemetryClientName: (key) => (key.startsWith('gold-') ? 'gold' : undefined) });
+
+    const labels = await clientLabels();
+
+    expect(labels.metrics).toEqual(new Set(['default', 'gold', 'registry']));
+    expect(labels.spans).toEqual(new Set(['default', 'gold', 'registry']));
   });
 
   it('puts no token and no secret in any metric or span', async () => {

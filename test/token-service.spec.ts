@@ -135,13 +135,13 @@ describe('GenesysTokenService (fake timers)', () => {
     let tokens: GenesysTokenService;
     ({ app, tokens } = await start(client));
 
-    await expect(tokens.getToken()).rejects.toBe(badCredentials);
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client', cause: badCredentials });
     await jest.advanceTimersByTimeAsync(999);
-    await expect(tokens.getToken()).rejects.toBe(badCredentials);
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client', cause: badCredentials });
     expect(client.calls).toBe(1);
     await jest.advanceTimersByTimeAsync(HOUR);
     expect(client.calls).toBe(1);
-    await expect(tokens.getToken()).rejects.toBe(badCredentials);
+    await expect(tokens.getToken()).rejects.toMatchObject({ code: 'invalid_client', cause: badCredentials });
 
     expect(client.calls).toBe(2);
   });

@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { GenesysAuthModule, getGenesysTokenServiceToken, MemoryTokenStore, type GenesysTokenService } from 'nestjs-genesys-auth';
+import {
+  GenesysAuthModule,
+  getGenesysHttpServiceToken,
+  getGenesysTokenServiceToken,
+  MemoryTokenStore,
+  type GenesysAuthModuleOptions,
+  type GenesysHttpService,
+  type GenesysTokenService,
+} from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 
 describe('MemoryTokenStore', () => {
@@ -26,6 +34,26 @@ describe('MemoryTokenStore', () => {
 
     expect(reports).toBe(sync);
     expect(emulator.stats.tokenRequests).toBe(1);
+  });
+
+  it('keeps a cool-down another registration stored within this one’s rateLimit.maxCoolDownMs', async () => {
+    emulator = await GenesysCloudEmulator.start({ apiRateLimit: false });
+    const tokenStore = new MemoryTokenStore();
+    const registration = (name: string, rateLimit: GenesysAuthModuleOptions['rateLimit']) =>
+      GenesysAuthModule.forRoot({ ...emulator!.moduleOptions(), name, tokenStore, fetchTokenOnStartup: false, rateLimit });
+    const moduleRef = await Test.createTestingModule({
+      imports: [registration('patient', { maxWaitMs: 1_000, maxCoolDownMs: 3_600_000 }), registration('bounded', { maxWaitMs: 5_000, maxCoolDownMs: 300 })],
+    }).compile();
+    moduleRef.useLogger(false);
+    app = await moduleRef.init();
+    const http = (name: string) => app!.get<GenesysHttpService>(getGenesysHttpServiceToken(name)).axiosRef;
+    await http('patient').get('/api/v2/organizations/me');
+    emulator.rateLimitApi(86_400, 1);
+    await http('patient').get('/api/v2/organizations/me').catch(() => undefined); // stores a cool-down of an hour
+    const started = Date.now();
+
+    await expect(http('bounded').get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
+    expect(Date.now() - started).toBeLessThan(1_500);
   });
 
   it('counts budget claims per token and refuses past the limit, saying when to try again', async () => {

@@ -56,17 +56,53 @@ describe('401s from the API', () => {
     expect(running!.emulator.stats.tokenRequests).toBeLessThanOrEqual(intervals + 1);
   });
 
-  it('are handed back without a new token request when the refused token was just obtained', async () => {
+  it('after a revocation right after the token was fetched renew it once and reach no caller, however many there are', async () => {
     const { genesys } = await start();
     await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.revokeAllTokens();
+
+    const answers = await Promise.all(Array.from({ length: 200 }, () => genesys.axiosRef.get('/api/v2/organizations/me').then((response) => response.status)));
+
+    expect(answers.filter((status) => status !== 200)).toEqual([]);
+    expect(running!.emulator.stats.tokenRequests).toBe(2);
+  });
+
+  it('are handed back, without a new token request, when a 401 renewed the token within the interval', async () => {
+    const { genesys } = await start();
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.revokeAllTokens();
+    await genesys.axiosRef.get('/api/v2/organizations/me'); // renews
     running!.emulator.revokeAllTokens();
 
     const error = await genesys.axiosRef.get('/api/v2/organizations/me').catch((e: unknown) => e);
 
     expect(isAxiosError(error) && error.response?.status).toBe(401);
-    expect(isAxiosError(error) && error.message).toContain('refused a freshly obtained token');
-    expect(running!.emulator.stats.tokenRequests).toBe(1);
+    expect(isAxiosError(error) && error.message).toContain('renewed after a 401 within the renewal interval');
+    expect(running!.emulator.stats.tokenRequests).toBe(2);
   });
+
+  it('from an API refusing every token cost at most one token request per doubling interval and answer every caller within a second', async () => {
+    const { genesys } = await start();
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+    const until = Date.now() + 12_000;
+    let slowest = 0;
+
+    await Promise.all(
+      Array.from({ length: 50 }, async (_, caller) => {
+        await sleep(caller * 10); // callers of a service arrive over the first half second, not in one tick
+        while (Date.now() < until) {
+          const sentAt = Date.now();
+          await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+          slowest = Math.max(slowest, Date.now() - sentAt);
+          await sleep(100); // callers of a service, not a tight loop: the point is that none waits in line
+        }
+      }),
+    );
+
+    expect(slowest).toBeLessThan(1_000);
+    expect(running!.emulator.stats.tokenRequests).toBeLessThanOrEqual(5);
+  }, 20_000);
 
   it('renew a short-lived token older than a tenth of its lifetime, even within the interval', async () => {
     running = await startEmulatedApp({ isGlobal: true } as Partial<GenesysAuthModuleOptions>, { tokenLifetimeSeconds: 2 }, [HealthModule]);
@@ -126,8 +162,8 @@ describe('401s from the API', () => {
     await genesys.axiosRef.get('/api/v2/organizations/me');
     running!.emulator.inject('api', REFUSED);
 
-    for (let call = 0; call < 3; call++) {
-      await sleep(250); // slower than the interval: each call renews, and the replay's 401 meets a fresh token
+    for (const pauseMs of [250, 450, 850]) {
+      await sleep(pauseMs); // slower than the interval, which doubles with each refusal: each call renews, and the replay's 401 meets a fresh token
       await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
     }
 
@@ -175,7 +211,7 @@ describe('401s from the API', () => {
     const foreign = await startRecordingServer();
     try {
       await genesys.axiosRef.get('/api/v2/organizations/me');
-      running!.emulator.inject('api', REFUSED, 1);
+      running!.emulator.inject('api', REFUSED, 2); // the request and its replay on the renewed token
       await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
       running!.emulator.inject('api', { status: 302, headers: { Location: `${foreign.url}/elsewhere` } }, 1);
 

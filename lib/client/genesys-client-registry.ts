@@ -3,7 +3,7 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { GenesysAuthError } from '../errors.js';
 import { resolveGenesysAuthOptions, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
-import { loadOpenTelemetry, type OpenTelemetryApi } from '../telemetry.js';
+import { loadOpenTelemetry, REGISTRY_TELEMETRY_CLIENT, type OpenTelemetryApi } from '../telemetry.js';
 import { GenesysClient, type GenesysClientContext } from './genesys-client.js';
 
 /** Options of `GenesysAuthModule.forRegistry()` / `forRegistryAsync()`. */
@@ -18,8 +18,23 @@ export interface GenesysClientRegistryOptions {
    * Finds the options (at least `clientId` and `clientSecret`) of a key that `get` is called with
    * without options, e.g. from your tenant database. Called only when no client is held for the key,
    * so secrets need not stay in memory while a tenant is idle.
+   *
+   * It has `resolveTimeoutMs` to answer. When it throws, rejects or takes longer, `get` fails with a
+   * `GenesysAuthError` `unavailable` naming the key, with the resolver's error as `cause`: retryable, as
+   * the source of the options may answer later (not `timeout`, which tells of the token endpoint). An
+   * answer that is not an object fails with `invalid_options`.
+   * Either way nothing is kept: the next `get` of the key asks again. On shutdown, pending `get`s fail with `shutdown`.
    */
   readonly resolveOptions?: (key: string) => Partial<GenesysAuthModuleOptions> | Promise<Partial<GenesysAuthModuleOptions>>;
+  /** How long `resolveOptions` may take for one key before `get` fails. Default `10000`; 1 to 600000. */
+  readonly resolveTimeoutMs?: number;
+  /**
+   * The `genesys.client` attribute of a key's metrics and spans. Registry clients report `registry` by
+   * default, whatever their key: one series per key would grow without bound with the tenants. Map keys
+   * to a small, fixed set of labels (a tier, or the key itself for a few known keys) to tell them
+   * apart; `undefined` keeps `registry`. Never return a secret: the label is exported as is.
+   */
+  readonly telemetryClientName?: (key: string) => string | undefined;
 }
 
 interface Entry {
@@ -46,6 +61,8 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   /** Clients by key, least recently used first (a Map keeps insertion order; a use moves the entry to the end). */
   private readonly entries = new Map<string, Entry>();
   private readonly creating = new Map<string, Promise<GenesysClient>>();
+  /** Fails each `resolveOptions` call still awaited: shutdown must not leave a `get` pending. */
+  private readonly pendingResolutions = new Set<(error: GenesysAuthError) => void>();
   /** Evicted or replaced clients still finishing their requests. */
   private readonly closing = new Set<GenesysClient>();
   private sweepTimer?: NodeJS.Timeout;
@@ -53,6 +70,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   private lastThrashWarningAt = Number.NEGATIVE_INFINITY;
   private readonly maxClients: number;
   private readonly idleTimeoutMs: number;
+  private readonly resolveTimeoutMs: number;
 
   /** @internal Created by `GenesysAuthModule.forRegistry()`. */
   constructor(
@@ -61,8 +79,11 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   ) {
     this.maxClients = integerOption(options.maxClients, 'maxClients', 100, 1, 1_000_000);
     this.idleTimeoutMs = integerOption(options.idleTimeoutMs, 'idleTimeoutMs', 900_000, 0, 2 ** 31 - 1);
-    if (options.resolveOptions !== undefined && typeof options.resolveOptions !== 'function') {
-      throw new GenesysAuthError('invalid_options', 'GenesysClientRegistry: option "resolveOptions" must be a function');
+    this.resolveTimeoutMs = integerOption(options.resolveTimeoutMs, 'resolveTimeoutMs', 10_000, 1, 600_000);
+    for (const field of ['resolveOptions', 'telemetryClientName'] as const) {
+      if (options[field] !== undefined && typeof options[field] !== 'function') {
+        throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: option "${field}" must be a function`);
+      }
     }
   }
 
@@ -85,7 +106,8 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
    * The client for `key`, created on first use. With `options`, a client held for `key` with other
    * credentials or settings is replaced (the old one closes once its requests have finished). Without
    * them, the client held is returned, or one is created from `resolveOptions(key)`.
-   * @throws GenesysAuthError `invalid_options` for a bad key or options, `shutdown` after the application closed.
+   * @throws GenesysAuthError `invalid_options` for a bad key or options, `unavailable` when `resolveOptions`
+   * failed or took longer than `resolveTimeoutMs`, `shutdown` once the application closes.
    */
   async get(key: string, options?: Partial<GenesysAuthModuleOptions>): Promise<GenesysClient> {
     this.assertRunning();
@@ -119,10 +141,11 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     return true;
   }
 
-  /** Closes every client at once, including those still finishing requests. */
+  /** Closes every client at once, including those still finishing requests, and fails the `get`s still waiting for `resolveOptions`. */
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
     if (this.sweepTimer) this.context.clock.clearTimeout(this.sweepTimer);
+    for (const fail of [...this.pendingResolutions]) fail(shuttingDown());
     const clients = [...[...this.entries.values()].map((entry) => entry.client), ...this.closing];
     this.entries.clear();
     this.closing.clear();
@@ -133,12 +156,47 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     if (!this.options.resolveOptions) {
       throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: no client is held for this key and no options were given (pass options to get(), or set resolveOptions)`);
     }
-    const resolved = await this.options.resolveOptions(key);
+    const resolved = await this.resolveOptionsOf(key, this.options.resolveOptions);
     const openTelemetry = await loadOpenTelemetry();
-    this.assertRunning();
     const config = this.resolve(key, resolved);
     const held = this.entries.get(key); // another get() with options may have added one meanwhile
     return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config), openTelemetry);
+  }
+
+  /** What `resolveOptions` answers for `key`, within `resolveTimeoutMs` and before shutdown; a late answer is dropped. */
+  private resolveOptionsOf(
+    key: string,
+    resolveOptions: NonNullable<GenesysClientRegistryOptions['resolveOptions']>,
+  ): Promise<Partial<GenesysAuthModuleOptions>> {
+    return new Promise((resolve, reject) => {
+      const release = () => {
+        this.context.clock.clearTimeout(timer);
+        this.pendingResolutions.delete(fail);
+      };
+      const fail = (error: GenesysAuthError) => {
+        release();
+        reject(error);
+      };
+      const timer = this.context.clock.setTimeout(
+        () => fail(new GenesysAuthError('unavailable', `GenesysClientRegistry: resolveOptions did not answer within ${this.resolveTimeoutMs} ms (registry key "${key}")`)),
+        this.resolveTimeoutMs,
+      );
+      this.pendingResolutions.add(fail);
+      Promise.resolve()
+        .then(() => resolveOptions(key))
+        .then(
+          (options) => {
+            if (typeof options !== 'object' || options === null) {
+              fail(new GenesysAuthError('invalid_options', `GenesysClientRegistry: resolveOptions answered with no options object (registry key "${key}")`));
+              return;
+            }
+            release();
+            resolve(options);
+          },
+          // Its message may say anything (a database's error): it rides along as the cause, never in ours.
+          (error: unknown) => fail(new GenesysAuthError('unavailable', `GenesysClientRegistry: resolveOptions failed (registry key "${key}")`, {}, { cause: error })),
+        );
+    });
   }
 
   private resolve(key: string, options: Partial<GenesysAuthModuleOptions>): ResolvedGenesysAuthConfig {
@@ -151,12 +209,14 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   }
 
   private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, openTelemetry?: OpenTelemetryApi): GenesysClient {
+    this.assertRunning(); // the app may have closed while the options or OpenTelemetry loaded
+    const telemetryClientName = this.options.telemetryClientName?.(key) ?? REGISTRY_TELEMETRY_CLIENT;
     const replaced = this.entries.get(key);
     if (replaced) {
       this.entries.delete(key);
       void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
-    const client = new GenesysClient(key, config, { ...this.context, openTelemetry });
+    const client = new GenesysClient(key, config, { ...this.context, openTelemetry, telemetryClientName });
     this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
     while (this.entries.size > this.maxClients) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
@@ -221,9 +281,11 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   }
 
   private assertRunning(): void {
-    if (this.stopped) throw new GenesysAuthError('shutdown', 'GenesysClientRegistry: the application is shutting down');
+    if (this.stopped) throw shuttingDown();
   }
 }
+
+const shuttingDown = () => new GenesysAuthError('shutdown', 'GenesysClientRegistry: the application is shutting down');
 
 const storeIds = new WeakMap<object, number>();
 let storesSeen = 0;

@@ -11,6 +11,12 @@ import { StoreGuard, storeKeysOf, type ClientStoreKeys } from '../store/store-gu
 import { inspectAs } from '../errors.js';
 import { createClientTelemetry, type ClientTelemetry, type OpenTelemetryApi } from '../telemetry.js';
 
+/** How long an API call without a deadline (`apiRequestTimeoutMs: 0`) is allowed to hold budget or keep a retired client open. */
+const NO_DEADLINE_ALLOWANCE_MS = 300_000;
+
+/** Checks whether the API accepts tokens again come no closer together than this. */
+const MIN_RECHECK_DELAY_MS = 1_000;
+
 /** How long a client evicted from the registry stays usable for a caller that got it just before. */
 export const RETIRED_CLIENT_GRACE_MS = 1_000;
 
@@ -20,6 +26,8 @@ export interface GenesysClientContext {
   readonly schedulerRegistry?: SchedulerRegistry;
   /** `@opentelemetry/api` when the app has it ({@link loadOpenTelemetry}); no telemetry without it. */
   readonly openTelemetry?: OpenTelemetryApi;
+  /** The `genesys.client` of its metrics and spans when not its name: registry keys are too many to be labels. */
+  readonly telemetryClientName?: string;
 }
 
 /**
@@ -56,7 +64,7 @@ export class GenesysClient {
     inspectAs(this, () => ({ ...this.describe(), tokenStore: this.tokenStore, state: this.tokens.getState() }));
     const logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`;
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
-    this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, name ?? 'default', clientId);
+    this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, context.telemetryClientName ?? name ?? 'default', clientId);
     if (config.tokenStore) {
       this.store = { guard: StoreGuard.of(config.tokenStore), keys: storeKeysOf(config) };
       this.store.guard.retain();
@@ -68,12 +76,12 @@ export class GenesysClient {
       store: this.store,
     });
     // A request holds budget at most until its deadline (5 minutes without one) plus a token request's.
-    const leaseTimeoutMs = (config.apiRequestTimeoutMs || 300_000) + config.tokenRequestTimeoutMs;
+    const leaseTimeoutMs = (config.apiRequestTimeoutMs || NO_DEADLINE_ALLOWANCE_MS) + config.tokenRequestTimeoutMs;
     this.gate = config.rateLimit ? new RateGate(config.rateLimit, this.tokens, context.clock, leaseTimeoutMs, this.store) : undefined;
     this.interceptor = new GenesysAuthInterceptor(config, this.tokens, context.clock, this.gate, this.telemetry);
     this.http = new GenesysHttpService(config, this.interceptor, context.clock);
     this.tokens.events$.subscribe((event) => {
-      if (event.type === 'rejected_by_api') this.scheduleRecheck(event.consecutiveApiRejections);
+      if (event.type === 'rejected_by_api') this.scheduleRecheck();
     });
     this.telemetry.observeTokenLifetimes(() =>
       this.tokens.pool.map((slot) => {
@@ -121,35 +129,44 @@ export class GenesysClient {
   }
 
   /**
-   * While the API refuses fresh tokens, asks it again now and then (`HEAD /api/v2/tokens/me`, which
-   * renews the token when allowed), so that the state recovers without traffic: a readiness probe
-   * that took the app out of service would otherwise never see it come back. The interval doubles
-   * with each refused token, from `unauthorizedRenewalIntervalMs` up to 5 minutes.
+   * While the API refuses fresh tokens, asks it again (`HEAD /api/v2/tokens/me`) as soon as a 401 may
+   * renew the token again, so that the state recovers without traffic: a readiness probe that took
+   * the app out of service would otherwise never see it come back. The renewal interval doubles with
+   * each refused token, up to 5 minutes, so these checks cost at most one token request per interval.
    */
-  private scheduleRecheck(refusedInARow: number): void {
+  private scheduleRecheck(): void {
     if (this.closed) return;
     if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
-    const intervalMs = Math.max(this.config.unauthorizedRenewalIntervalMs, 1_000);
-    const delayMs = Math.min(intervalMs * 2 ** Math.min(refusedInARow - 1, 20), 300_000);
+    const delayMs = Math.max(this.tokens.nextUnauthorizedRenewalAt() - this.clock.now(), MIN_RECHECK_DELAY_MS);
     this.recheckTimer = this.clock.setTimeout(() => {
       this.recheckTimer = undefined;
       if (this.closed || !this.tokens.refusingFreshTokens) return;
-      this.http.axiosRef.head('/api/v2/tokens/me').catch(() => undefined); // the outcome shows in the token state
+      // The outcome shows in the token state; while refusals go on, the next check follows the next interval.
+      void this.http.axiosRef
+        .head('/api/v2/tokens/me')
+        .catch(() => undefined)
+        .then(() => {
+          if (this.tokens.refusingFreshTokens && !this.recheckTimer) this.scheduleRecheck();
+        });
     }, delayMs);
   }
 
   /**
    * Closes once the client has had no request for {@link RETIRED_CLIENT_GRACE_MS} and none is in
-   * flight, waiting at most as long as one token request and one API call may take after that; used
-   * when the registry retires a client (evicted, idle, replaced, removed) that a caller may still hold.
+   * flight, waiting at most as long as a request may wait for budget (`rateLimit.maxWaitMs`), one
+   * token request and one API call may take after that; used when the registry retires a client
+   * (evicted, idle, replaced, removed) that a caller may still hold. A request already waiting is
+   * served by the client it was signed for, never moved to a replacement: that one may hold other credentials.
    */
   async closeWhenIdle(because: string): Promise<void> {
     const retiredAt = this.clock.now();
-    const limit = retiredAt + RETIRED_CLIENT_GRACE_MS + this.config.tokenRequestTimeoutMs + (this.config.apiRequestTimeoutMs || 30_000);
+    const { tokenRequestTimeoutMs, apiRequestTimeoutMs, rateLimitBounds } = this.config;
+    const limit = retiredAt + RETIRED_CLIENT_GRACE_MS + rateLimitBounds.maxWaitMs + tokenRequestTimeoutMs + (apiRequestTimeoutMs || NO_DEADLINE_ALLOWANCE_MS);
     for (;;) {
       const quietFor = this.clock.now() - Math.max(retiredAt, this.interceptor.requests.lastActiveAt);
       if (quietFor >= RETIRED_CLIENT_GRACE_MS || this.clock.now() >= limit) break;
-      await new Promise((resolve) => setTimeout(resolve, RETIRED_CLIENT_GRACE_MS - quietFor).unref());
+      const pauseMs = Math.min(RETIRED_CLIENT_GRACE_MS - quietFor, limit - this.clock.now());
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, pauseMs));
       await this.interceptor.requests.whenIdle(Math.max(0, limit - this.clock.now()));
     }
     await this.close(because);

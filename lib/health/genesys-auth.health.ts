@@ -55,7 +55,7 @@ export class GenesysAuthHealthIndicator {
 
   /**
    * `up` while a valid token is held (data: `loginHost`, `region`, `expiresInSeconds`, `expiresAt`, `lastRefreshAt`,
-   * and `pool` — tokens held, valid, cooling down — with a token pool or while a token cools down after a 429);
+   * and `pool` — tokens held, valid, cooling down and until when — with a token pool or while a token cools down after a 429);
    * `down` when none is, when refreshes kept failing or when the API kept refusing fresh tokens
    * (data adds `consecutiveFailures`, `consecutiveApiRejections`, `lastError`), or when no such registration exists.
    */
@@ -87,7 +87,9 @@ export class GenesysAuthHealthIndicator {
       ...(state.nextRefreshAt ? { nextRefreshAt: state.nextRefreshAt.toISOString() } : {}),
       consecutiveFailures: state.consecutiveFailures,
       ...(state.consecutiveApiRejections > 0 ? { consecutiveApiRejections: state.consecutiveApiRejections } : {}),
-      ...(state.pool.size > 1 || state.pool.coolingDown > 0 ? { pool: state.pool } : {}),
+      ...(state.pool.size > 1 || state.pool.coolingDown > 0
+        ? { pool: { ...state.pool, coolDowns: state.pool.coolDowns.map(({ slot, until }) => ({ slot, until: until.toISOString() })) } }
+        : {}),
       // A shared store that does not answer degrades, never fails: the client runs on its own tokens meanwhile.
       ...(client.tokenStore === 'none' ? {} : { tokenStore: client.tokenStore, ...(client.tokenStore === 'unavailable' ? { degraded: true } : {}) }),
       ...(state.lastError

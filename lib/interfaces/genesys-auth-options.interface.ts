@@ -55,6 +55,13 @@ export interface GenesysRateLimitOptions {
   readonly maxWaitMs?: number;
   /** Most requests waiting at once; beyond it a request fails at once with `throttled`. Default `10000`. */
   readonly maxQueued?: number;
+  /**
+   * Longest a token cools down after a 429, in milliseconds, whatever its `Retry-After` says (a
+   * header of `86400` or a date years ahead would otherwise hold the token back until its next
+   * refresh, in every replica sharing a store). Also caps cool-downs read from a shared store.
+   * Applies with pacing off too. Default `60000`, one window of Genesys' per-token limit.
+   */
+  readonly maxCoolDownMs?: number;
 }
 
 /** Several tokens of the same client, each with its own rate budget. */
@@ -128,7 +135,7 @@ export interface GenesysAuthModuleOptions {
   /**
    * OpenTelemetry metrics and traces (when the app has `@opentelemetry/api` and registers an SDK).
    * `includeClientId` adds the OAuth client id as `genesys.client.id` to every metric and span; off by
-   * default (the registration name or registry key, `genesys.client`, identifies the client).
+   * default (`genesys.client` identifies the client: the registration name, `default` for the unnamed one, and `registry` for registry clients unless the registry's `telemetryClientName` maps their keys to a bounded set of labels).
    */
   readonly telemetry?: { readonly includeClientId?: boolean };
   /** @deprecated Use `rateLimit`; see {@link GenesysRateLimitRetryOptions}. */

@@ -18,7 +18,7 @@ export interface GenesysToken {
  * Where the token service stands:
  * `no_token` (none yet, or the last one expired), `valid`, `refreshing` (a token request is in flight),
  * `failing` (the last refresh failed; see `lastError`), `rejected_by_api` (the API answered 401 to a
- * freshly obtained token; see `consecutiveApiRejections`), `stopped` (the application shut down).
+ * token just renewed after a 401; see `consecutiveApiRejections`), `stopped` (the application shut down).
  */
 export type GenesysTokenStatus = 'no_token' | 'valid' | 'refreshing' | 'failing' | 'rejected_by_api' | 'stopped';
 
@@ -32,6 +32,16 @@ export interface GenesysTokenPoolState {
   readonly valid: number;
   /** Tokens kept out of use after the API answered 429, until their `Retry-After` has passed. */
   readonly coolingDown: number;
+  /** Each token cooling down: its position in the pool and when its cool-down ends (at most `rateLimit.maxCoolDownMs` after the 429). */
+  readonly coolDowns: readonly GenesysTokenCoolDown[];
+}
+
+/** One token of a pool kept out of use after a 429. */
+export interface GenesysTokenCoolDown {
+  /** Position of the token in the pool; `0` without a pool. */
+  readonly slot: number;
+  /** When the token may be used again. */
+  readonly until: Date;
 }
 
 /** A snapshot of the token service for observers such as health checks. Holds no secret. */
@@ -75,7 +85,7 @@ export type GenesysTokenEvent =
       readonly nextAttemptAt?: Date;
     }
   | {
-      /** The API answered 401 to a token obtained less than `unauthorizedRenewalIntervalMs` ago; no new token was fetched. */
+      /** The API answered 401 to a token renewed after a 401 within the renewal interval (`unauthorizedRenewalIntervalMs`, doubling); no new token was fetched. */
       readonly type: 'rejected_by_api';
       readonly at: Date;
       readonly consecutiveApiRejections: number;

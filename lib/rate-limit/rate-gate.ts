@@ -13,8 +13,22 @@ const SHARED_POLL_MS = 100;
 /** A token with budget for one request; release it when the request's answer (or failure) arrives. */
 export interface GateLease {
   readonly accessToken: string;
-  /** Idempotent. Until released, the request counts as in flight against its token's budget. */
-  release(): void;
+  /**
+   * Idempotent. Until released, the request counts as in flight against its token's budget. `status`
+   * is the API's answer, if one came: a 401 or a 429 gives the budget back (see {@link countedByApi}),
+   * and a 429 keeps the token on trial after its cool-down.
+   */
+  release(status?: number): void;
+}
+
+/**
+ * Whether the API counted a request against its token's budget: not when it could not authenticate it
+ * (401), nor when it refused it for a limit (429), whose `Retry-After` cool-down is the server's own word
+ * on when to go on. Counting refused requests let a burst of 429s use up the budget and starve every
+ * route for a window after the limit had ended.
+ */
+function countedByApi(status: number | undefined): boolean {
+  return status !== 401 && status !== 429;
 }
 
 interface Waiter {
@@ -27,10 +41,20 @@ interface Waiter {
   settled: boolean;
 }
 
-/** A budget and the token it counts for: a new token (after a refresh or a 401) starts afresh, as Genesys counts per token. */
+/**
+ * What the gate knows of one token: its budget, and whether it is on trial after a 429. A new token
+ * (after a refresh or a 401) starts afresh, as Genesys counts per token.
+ */
 interface SlotBudget {
-  accessToken: string;
-  budget: SlidingWindowBudget;
+  readonly accessToken: string;
+  readonly budget: SlidingWindowBudget;
+  /**
+   * The API answered 429 on this token: once its cool-down ends, one request goes first (the probe),
+   * and the others wait for its answer, so that the end of a cool-down does not release a herd into
+   * a limit that may still hold.
+   */
+  onTrial: boolean;
+  probeInFlight: boolean;
 }
 
 /**
@@ -90,6 +114,7 @@ export class RateGate {
     }
     const taken = this.tryTake();
     if (taken) return taken;
+    this.assertNotRefused();
     if (this.tokens.pool.every((slot) => !slot.usableToken())) {
       await this.tokens.getToken(); // nothing to wait for yet: fetch the first token (shared with other callers)
       return this.acquire(deadline, signal);
@@ -121,27 +146,32 @@ export class RateGate {
   private async acquireShared(deadline: number, signal?: AbortSignal): Promise<GateLease | undefined> {
     const { guard, keys } = this.shared!;
     this.assertRoomInLine();
+    this.assertNotRefused();
     this.sharedWaiting++;
     try {
       for (;;) {
         if (this.stopped) throw new GenesysAuthError('shutdown', 'Genesys API request not sent: the application is shutting down');
         if (signal?.aborted) throw this.throttled('the caller aborted the request while it waited');
         const now = this.clock.now();
-        const tokens = this.tokens.pool
-          .filter((slot) => slot.coolDownEndsAt <= now)
-          .map((slot) => slot.usableToken()?.accessToken)
-          .filter((accessToken): accessToken is string => accessToken !== undefined);
-        if (tokens.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
+        const candidates = this.tokens.pool.flatMap((slot, index) => {
+          const token = slot.coolDownEndsAt <= now ? slot.usableToken() : undefined;
+          const record = token && this.budgetOf(index, token.accessToken);
+          return record && !record.probeInFlight ? [record] : [];
+        });
+        if (candidates.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
           await this.tokens.getToken();
           continue;
         }
         let waitMs = Number.POSITIVE_INFINITY;
-        for (const accessToken of tokens) {
-          const key = keys.budget(accessToken);
-          const claim = await guard.claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs);
-          if (claim.granted) return this.sharedLease(accessToken, key, claim.claimId);
-          waitMs = Math.min(waitMs, claim.coolingDown ? claim.retryInMs : Math.min(claim.retryInMs, SHARED_POLL_MS));
+        for (const record of candidates) {
+          const key = keys.budget(record.accessToken);
+          const claim = await guard.claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs, this.limits.maxCoolDownMs);
+          if (claim.granted && !record.probeInFlight) return this.sharedLease(record, key, claim.claimId);
+          if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
+          // A cool-down read from the store is bounded like one of our own: another replica may be configured otherwise.
+          else waitMs = Math.min(waitMs, claim.coolingDown ? Math.min(claim.retryInMs, this.limits.maxCoolDownMs) : Math.min(claim.retryInMs, SHARED_POLL_MS));
         }
+        if (candidates.length === 0) waitMs = SHARED_POLL_MS; // every token cooling down or on trial: look again soon
         this.tokens.fillPool(); // another token of the pool brings another budget
         const wakeAt = this.clock.now() + (Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS);
         if (wakeAt > deadline) {
@@ -157,16 +187,32 @@ export class RateGate {
     }
   }
 
-  private sharedLease(accessToken: string, key: string, claimId: string): GateLease {
+  private sharedLease(record: SlotBudget, key: string, claimId: string): GateLease {
     let released = false;
+    const probe = this.startProbe(record);
     return {
-      accessToken,
-      release: () => {
+      accessToken: record.accessToken,
+      release: (status) => {
         if (released) return;
         released = true;
-        void this.shared!.guard.settleBudget(key, claimId);
+        void this.shared!.guard.settleBudget(key, claimId, countedByApi(status));
+        this.onAnswer(record, probe, status);
       },
     };
+  }
+
+  /** Whether a lease on `record` is its token's probe after a cool-down; if so, holds the others back until it is answered. */
+  private startProbe(record: SlotBudget): boolean {
+    if (!record.onTrial) return false;
+    record.probeInFlight = true;
+    return true;
+  }
+
+  /** A 429 puts the token on trial; any other answer to its probe ends the trial and lets the line move on. */
+  private onAnswer(record: SlotBudget, probe: boolean, status?: number): void {
+    if (status === 429) record.onTrial = true;
+    else if (probe) record.onTrial = false;
+    if (probe) record.probeInFlight = false;
   }
 
   /** Waits `ms`, or less when the caller aborts (the caller's signal is checked by the interceptor). */
@@ -218,49 +264,55 @@ export class RateGate {
   }
 
   private take(now: number): GateLease | undefined {
-    let best: { accessToken: string; budget: SlidingWindowBudget } | undefined;
+    let best: SlotBudget | undefined;
     let bestRemaining = 0;
     this.tokens.pool.forEach((slot, index) => {
       const token = slot.usableToken();
       if (!token || slot.coolDownEndsAt > now) return;
-      const budget = this.budgetOf(index, token.accessToken);
-      const remaining = budget.remaining(now);
+      const record = this.budgetOf(index, token.accessToken);
+      if (record.probeInFlight) return;
+      const remaining = record.budget.remaining(now);
       if (remaining > bestRemaining) {
-        best = { accessToken: token.accessToken, budget };
+        best = record;
         bestRemaining = remaining;
       }
     });
-    if (!best) return undefined;
-    const { accessToken, budget } = best;
-    return this.leaseOf(accessToken, budget, budget.take(now));
+    return best && this.leaseOf(best, best.budget.take(now));
   }
 
-  private leaseOf(accessToken: string, budget: SlidingWindowBudget, claim: BudgetLease): GateLease {
+  private leaseOf(record: SlotBudget, claim: BudgetLease): GateLease {
+    const probe = this.startProbe(record);
     return {
-      accessToken,
-      release: () => {
+      accessToken: record.accessToken,
+      release: (status) => {
         if (claim.settled) return;
-        budget.settle(claim, this.clock.now());
+        record.budget.settle(claim, this.clock.now(), countedByApi(status));
+        this.onAnswer(record, probe, status);
         if (this.queued > 0) this.drain();
       },
     };
   }
 
-  private budgetOf(index: number, accessToken: string): SlidingWindowBudget {
-    let slotBudget = this.budgets[index];
-    if (slotBudget?.accessToken !== accessToken) {
-      slotBudget = { accessToken, budget: new SlidingWindowBudget(this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs) };
-      this.budgets[index] = slotBudget;
+  private budgetOf(index: number, accessToken: string): SlotBudget {
+    let record = this.budgets[index];
+    if (record?.accessToken !== accessToken) {
+      const budget = new SlidingWindowBudget(this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs);
+      record = { accessToken, budget, onTrial: false, probeInFlight: false };
+      this.budgets[index] = record;
     }
-    return slotBudget.budget;
+    return record;
   }
 
-  /** When a held token next has budget and is not cooling down; infinity when that waits on answers in flight or on a refresh (both wake us). */
+  /**
+   * When a held token next has budget and is not cooling down; infinity when that waits on answers
+   * in flight (a probe's included) or on a refresh (both wake us).
+   */
   private nextFreeAt(now: number): number {
     let next = Number.POSITIVE_INFINITY;
     this.tokens.pool.forEach((slot, index) => {
       const token = slot.usableToken();
-      if (token) next = Math.min(next, Math.max(slot.coolDownEndsAt, this.budgetOf(index, token.accessToken).nextFreeAt(now)));
+      const record = token && this.budgetOf(index, token.accessToken);
+      if (record && !record.probeInFlight) next = Math.min(next, Math.max(slot.coolDownEndsAt, record.budget.nextFreeAt(now)));
     });
     return next;
   }
@@ -312,6 +364,21 @@ export class RateGate {
   private assertRoomInLine(): void {
     if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
       throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
+    }
+  }
+
+  /**
+   * While the API refuses this client's fresh tokens and no renewal is due, a caller that would wait
+   * for budget on a held token gets the refusal at once: waiting in line could only end in a 401. (A
+   * caller waiting for the token a renewal is fetching waits for it.)
+   */
+  private assertNotRefused(): void {
+    const refused = this.tokens.refusingFreshTokens && this.clock.now() < this.tokens.nextUnauthorizedRenewalAt();
+    if (refused && this.tokens.pool.some((slot) => slot.usableToken())) {
+      throw new GenesysAuthError(
+        'rejected_by_api',
+        `Genesys API request not sent: the API refuses this client's freshly renewed tokens (401); the next renewal is allowed in ${Math.ceil(this.tokens.nextUnauthorizedRenewalAt() - this.clock.now())} ms`,
+      );
     }
   }
 

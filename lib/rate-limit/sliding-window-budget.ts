@@ -46,11 +46,14 @@ export class SlidingWindowBudget {
     return lease;
   }
 
-  /** Records that the answer to `lease`'s request arrived at `now`. Idempotent. */
-  settle(lease: BudgetLease, now: number): void {
+  /**
+   * Records that the answer to `lease`'s request arrived at `now`; with `counted` `false` (the API
+   * did not count it: it could not authenticate it), the lease is given back without counting. Idempotent.
+   */
+  settle(lease: BudgetLease, now: number, counted = true): void {
     if (lease.settled || !this.inFlight.delete(lease)) return;
     lease.settled = true;
-    this.record(now);
+    if (counted) this.record(now);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Logger } from '@nestjs/common';
 import { createClient, type RedisClientType } from 'redis';
 import { GenesysAuthError, inspectAs } from '../errors.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from '../store/genesys-token-store.js';
@@ -12,8 +13,9 @@ export type RedisTokenStoreOptions = {
   readonly keyPrefix?: string;
   /**
    * Encrypts stored tokens with AES-256-GCM: a 32-byte key as a `Buffer`, or a string (hashed with
-   * SHA-256 into one; use at least 32 random characters). Without it, tokens are stored as they are:
-   * anyone who can read the Redis can use them until they expire.
+   * SHA-256 into one; use at least 32 random characters). Each value is bound to its Redis key, so a
+   * value copied to another key does not decrypt. Every replica sharing the Redis needs the same key.
+   * Without it, tokens are stored as they are: anyone who can read the Redis can use them until they expire.
    */
   readonly encryptionKey?: Buffer | string;
 } & ({ readonly url: string; readonly client?: never } | { readonly client: RedisClientLike; readonly url?: never });
@@ -26,6 +28,11 @@ const CLAIM_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cooling = redis.call('PTTL', KEYS[2])
+local maxCoolDown = tonumber(ARGV[5])
+if maxCoolDown and cooling > maxCoolDown then
+  redis.call('PEXPIRE', KEYS[2], maxCoolDown)
+  cooling = maxCoolDown
+end
 if cooling > 0 then return {0, cooling, 1} end
 local limit, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
@@ -38,9 +45,11 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, math.max(1, tonumber(oldest[2]) + window - now), 0}
 `;
 
-/** The claim's answer arrived: it counts from now (Redis' clock) for the window. */
+/** The claim's answer arrived: it counts from now (Redis' clock) for the window, or not at all when the API did not count it (ARGV[2] = '0'). */
 const SETTLE_SCRIPT = `
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+if ARGV[2] == '0' then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+elseif redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   local t = redis.call('TIME')
   redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
 end
@@ -58,6 +67,12 @@ const RELEASE_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
+
+/** Prefix of an encrypted value: AES-256-GCM bound to its Redis key (the `gcm1:` values of earlier versions were not). */
+const ENCRYPTED_FORMAT = 'gcm2';
+
+/** Any encrypted value, of this version or another. */
+const ENCRYPTED_VALUE = /^gcm\d+:/;
 
 /**
  * A {@link GenesysTokenStore} in Redis, on node-redis (the `redis` package, an optional peer): replicas
@@ -79,6 +94,9 @@ export class RedisTokenStore implements GenesysTokenStore {
   /** Once closed, calls fail at once (the library then goes on alone) instead of reopening a connection nothing would close. */
   private closed = false;
   private readonly key?: Buffer;
+  private readonly logger = new Logger('GenesysAuth:store');
+  /** A value this store could not read was reported: once per store, since every later read would say the same. */
+  private reportedUnreadable = false;
 
   constructor(options: RedisTokenStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'genesys-auth:';
@@ -98,15 +116,17 @@ export class RedisTokenStore implements GenesysTokenStore {
 
   async getToken(key: string): Promise<StoredToken | undefined> {
     await this.connected();
-    const raw = await this.client.get(this.keyPrefix + key);
-    return raw === null ? undefined : this.decode(String(raw));
+    const fullKey = this.keyPrefix + key;
+    const raw = await this.client.get(fullKey);
+    return raw === null ? undefined : this.decode(String(raw), fullKey);
   }
 
   async setToken(key: string, token: StoredToken): Promise<void> {
     const ttlMs = Math.floor(token.expiresAt - Date.now());
     if (ttlMs <= 0) return;
     await this.connected();
-    await this.client.set(this.keyPrefix + key, this.encode(token), { PX: ttlMs });
+    const fullKey = this.keyPrefix + key;
+    await this.client.set(fullKey, this.encode(token, fullKey), { PX: ttlMs });
   }
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -119,18 +139,19 @@ export class RedisTokenStore implements GenesysTokenStore {
     await this.client.eval(RELEASE_SCRIPT, { keys: [this.keyPrefix + key], arguments: [owner] });
   }
 
-  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number): Promise<BudgetClaim> {
+  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs?: number): Promise<BudgetClaim> {
     await this.connected();
     const claimId = randomUUID();
     const args = [String(limit), String(Math.ceil(windowMs)), String(Math.ceil(leaseTtlMs)), claimId];
+    if (maxCoolDownMs !== undefined) args.push(String(Math.max(1, Math.ceil(maxCoolDownMs))));
     const budgetKey = this.keyPrefix + key;
     const [granted, retryInMs, cooling] = (await this.client.eval(CLAIM_SCRIPT, { keys: [budgetKey, `${budgetKey}:cooldown`], arguments: args })) as number[];
     return granted === 1 ? { granted: true, claimId } : { granted: false, retryInMs: Number(retryInMs), coolingDown: cooling === 1 };
   }
 
-  async settleBudget(key: string, claimId: string): Promise<void> {
+  async settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {
     await this.connected();
-    await this.client.eval(SETTLE_SCRIPT, { keys: [this.keyPrefix + key], arguments: [claimId] });
+    await this.client.eval(SETTLE_SCRIPT, { keys: [this.keyPrefix + key], arguments: [claimId, counted === false ? '0' : '1'] });
   }
 
   async coolDown(key: string, durationMs: number): Promise<void> {
@@ -162,29 +183,50 @@ export class RedisTokenStore implements GenesysTokenStore {
     await this.connecting;
   }
 
-  private encode(token: StoredToken): string {
+  /** `token` as stored under `fullKey`: JSON, encrypted and bound to `fullKey` when the store has a key. */
+  private encode(token: StoredToken, fullKey: string): string {
     const json = JSON.stringify(token);
     if (!this.key) return json;
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    cipher.setAAD(Buffer.from(fullKey, 'utf8'));
     const data = Buffer.concat([cipher.update(json, 'utf8'), cipher.final()]);
-    return `gcm1:${iv.toString('base64')}:${cipher.getAuthTag().toString('base64')}:${data.toString('base64')}`;
+    return `${ENCRYPTED_FORMAT}:${iv.toString('base64')}:${cipher.getAuthTag().toString('base64')}:${data.toString('base64')}`;
   }
 
-  /** A value that cannot be read (another key, tampering, a foreign format) counts as no token: the library fetches one. */
-  private decode(raw: string): StoredToken | undefined {
+  /**
+   * The value stored under `fullKey`, unchecked (the library checks every stored token before use). One
+   * that cannot be read (another encryptionKey, encrypted or not unlike this store, copied from another
+   * key, tampered with, not JSON) counts as no token: the library fetches one, and the store warns once.
+   */
+  private decode(raw: string, fullKey: string): StoredToken | undefined {
     try {
-      if (!this.key) return raw.startsWith('gcm1:') ? undefined : (JSON.parse(raw) as StoredToken);
-      const [format, iv, tag, data] = raw.split(':');
-      if (format !== 'gcm1') return undefined;
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64'));
-      decipher.setAuthTag(Buffer.from(tag, 'base64'));
-      const json = Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
-      return JSON.parse(json) as StoredToken;
+      return JSON.parse(this.key ? this.decrypt(raw, this.key, fullKey) : plaintextOf(raw)) as StoredToken;
     } catch {
+      if (!this.reportedUnreadable) {
+        this.reportedUnreadable = true;
+        this.logger.warn(
+          'RedisTokenStore cannot read a stored token: encrypted with another encryptionKey, encrypted or not unlike this replica, copied from another key, or not a token. This replica fetches its own tokens; give every replica sharing the Redis the same encryptionKey (logged once)',
+        );
+      }
       return undefined;
     }
   }
+
+  private decrypt(raw: string, key: Buffer, fullKey: string): string {
+    const [format, iv, tag, data] = raw.split(':');
+    if (format !== ENCRYPTED_FORMAT || data === undefined) throw new Error('not encrypted by this version of the store');
+    const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+    decipher.setAAD(Buffer.from(fullKey, 'utf8'));
+    decipher.setAuthTag(Buffer.from(tag, 'base64'));
+    return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
+  }
+}
+
+/** A plaintext value as it is; an encrypted one cannot be read without a key. */
+function plaintextOf(raw: string): string {
+  if (ENCRYPTED_VALUE.test(raw)) throw new Error('encrypted, and this store has no encryptionKey');
+  return raw;
 }
 
 function encryptionKeyOf(key: Buffer | string): Buffer {

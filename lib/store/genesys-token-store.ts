@@ -21,7 +21,9 @@ export type BudgetClaim =
 /**
  * Where the tokens of a client live, and the counters of their rate budgets, so that several
  * replicas of an app can share them: one token request per cluster instead of one per replica, and a
- * budget counted for the cluster as a whole. Keys are built by the library (never from the secret).
+ * budget counted for the cluster as a whole. Keys are built by the library: a client's token and lock
+ * keys carry an HMAC keyed by its secret (never the secret), so only the right secret finds its token.
+ * Tokens read back are checked like a token-endpoint answer; an unusable one counts as no token.
  *
  * Every method may fail or be slow: the library bounds each call and falls back to its own memory,
  * so a store never fails a caller. Without a store (the default), tokens and budgets stay in memory.
@@ -39,10 +41,19 @@ export interface GenesysTokenStore {
    * Claims budget for one request on the token counted under `key`: at most `limit` requests in any
    * `windowMs`, each counting from its claim until `windowMs` after it is settled (unsettled claims
    * lapse after `leaseTtlMs`), and none while the key cools down.
+   *
+   * @param maxCoolDownMs - The caller's ceiling on cool-downs (`rateLimit.maxCoolDownMs`): a cool-down
+   * of the key lasting longer from now (written by a replica configured otherwise) is shortened to it.
    */
-  claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number): Promise<BudgetClaim>;
-  /** The answer to the request of `claimId` arrived: from now on it counts for `windowMs` more. */
-  settleBudget(key: string, claimId: string): Promise<void>;
+  claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs?: number): Promise<BudgetClaim>;
+  /**
+   * The answer to the request of `claimId` arrived: from now on it counts for `windowMs` more.
+   *
+   * @param counted - `false` when the API did not count the request against the token's budget (it
+   * answered 401: unauthenticated requests use no budget): the claim is removed at once. A store that
+   * ignores the flag stays correct, only more cautious.
+   */
+  settleBudget(key: string, claimId: string, counted?: boolean): Promise<void>;
   /** Keeps the token counted under `key` out of use for `durationMs` (after a 429), for every replica. */
   coolDown(key: string, durationMs: number): Promise<void>;
   /** Releases the store's own connections; called once the last client using the store has closed. */

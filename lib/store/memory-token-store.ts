@@ -42,10 +42,11 @@ export class MemoryTokenStore implements GenesysTokenStore {
     if (this.locks.get(key)?.owner === owner) this.locks.delete(key);
   }
 
-  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number): Promise<BudgetClaim> {
+  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs?: number): Promise<BudgetClaim> {
     const now = this.now();
     this.dropIdleBudgets(now);
     const budget = this.budgetOf(key, now);
+    if (maxCoolDownMs !== undefined) budget.coolingUntil = Math.min(budget.coolingUntil, now + maxCoolDownMs);
     if (budget.coolingUntil > now) return { granted: false, retryInMs: budget.coolingUntil - now, coolingDown: true };
     for (const [id, claim] of budget.claims) if (claim.countsUntil <= now) budget.claims.delete(id);
     if (budget.claims.size >= limit) {
@@ -58,9 +59,12 @@ export class MemoryTokenStore implements GenesysTokenStore {
     return { granted: true, claimId };
   }
 
-  async settleBudget(key: string, claimId: string): Promise<void> {
-    const claim = this.budgets.get(key)?.claims.get(claimId);
-    if (claim) claim.countsUntil = this.now() + claim.windowMs;
+  async settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {
+    const claims = this.budgets.get(key)?.claims;
+    const claim = claims?.get(claimId);
+    if (!claims || !claim) return;
+    if (counted === false) claims.delete(claimId);
+    else claim.countsUntil = this.now() + claim.windowMs;
   }
 
   async coolDown(key: string, durationMs: number): Promise<void> {

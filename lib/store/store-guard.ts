@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from './genesys-token-store.js';
+import { storedTokenProblem } from './stored-token.js';
 
 /** Longest a store call may take; then the library goes on alone (memory) for that call. */
 export const STORE_CALL_TIMEOUT_MS = 1_000;
@@ -22,6 +23,8 @@ export class StoreGuard {
   private failing = false;
   private lastProbeAt = 0;
   private users = 0;
+  /** Keys whose unusable value was reported: one warning per bad value, not one per read. */
+  private readonly distrustedKeys = new Set<string>();
 
   private constructor(private readonly store: GenesysTokenStore) {}
 
@@ -49,11 +52,28 @@ export class StoreGuard {
     return this.failing && now - this.lastProbeAt >= STORE_PROBE_INTERVAL_MS;
   }
 
-  getToken(key: string): Promise<StoredToken | undefined> {
-    return this.call(() => this.store.getToken(key), undefined);
+  /**
+   * The token stored under `key`, if there is one the library may use. Whoever can write to the store
+   * can put anything there: a value that fails the checks of a token-endpoint answer counts as no token
+   * (the caller fetches one), with one warning that never shows the value.
+   */
+  async getToken(key: string): Promise<StoredToken | undefined> {
+    const stored: unknown = await this.call(() => this.store.getToken(key), undefined);
+    if (stored === undefined) return undefined;
+    const problem = storedTokenProblem(stored, Date.now());
+    if (!problem) {
+      this.distrustedKeys.delete(key);
+      return stored as StoredToken;
+    }
+    if (!this.distrustedKeys.has(key)) {
+      this.distrustedKeys.add(key);
+      this.logger.warn(`Genesys token store: ignored an unusable stored token of a client (${problem}); a new token is fetched`);
+    }
+    return undefined;
   }
 
   setToken(key: string, token: StoredToken): Promise<void> {
+    this.distrustedKeys.delete(key);
     return this.call(() => this.store.setToken(key, token), undefined);
   }
 
@@ -67,14 +87,15 @@ export class StoreGuard {
   }
 
   /** @throws StoreUnavailable when the store failed: count this request locally. */
-  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number): Promise<BudgetClaim> {
-    const claim = await this.call<BudgetClaim | undefined>(() => this.store.claimBudget(key, limit, windowMs, leaseTtlMs), undefined);
+  async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs: number): Promise<BudgetClaim> {
+    const claim = await this.call<BudgetClaim | undefined>(() => this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), undefined);
     if (!claim) throw new StoreUnavailable();
     return claim;
   }
 
-  settleBudget(key: string, claimId: string): Promise<void> {
-    return this.call(() => this.store.settleBudget(key, claimId), undefined);
+  /** See {@link GenesysTokenStore.settleBudget}; `counted: false` frees the claim at once. */
+  settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {
+    return this.call(() => this.store.settleBudget(key, claimId, counted), undefined);
   }
 
   coolDown(key: string, durationMs: number): Promise<void> {
@@ -134,16 +155,25 @@ export class StoreGuard {
 
 const guards = new Map<GenesysTokenStore, StoreGuard>();
 
-/** Store keys of one client: its login host, client id and scopes (never the secret). */
+/** Store keys of one client. */
 export interface ClientStoreKeys {
+  /** Where the token of pool slot `slot` is stored. */
   token(slot: number): string;
+  /** The refresh lock of pool slot `slot`. */
   lock(slot: number): string;
+  /** The rate budget of one token. */
   budget(accessToken: string): string;
 }
 
-/** The keys of the client `config` describes. */
+/**
+ * The keys of the client `config` describes. Token and lock keys name the client by an HMAC keyed by
+ * its secret over its login host, client id and scopes: only a registration with the right secret
+ * finds its token in a shared store (a wrong secret finds nothing, and the token endpoint refuses it),
+ * and the key gives away neither the secret nor a plain hash of it.
+ */
 export function storeKeysOf(config: ResolvedGenesysAuthConfig): ClientStoreKeys {
-  const client = `${new URL(config.loginBaseUrl).host}:${config.clientId}:${[...config.scopes].sort().join(',')}`;
+  const identity = JSON.stringify([new URL(config.loginBaseUrl).host, config.clientId, [...config.scopes].sort()]);
+  const client = createHmac('sha256', config.clientSecret).update(identity).digest('base64url');
   return {
     token: (slot) => `token:${client}:${slot}`,
     lock: (slot) => `lock:${client}:${slot}`,

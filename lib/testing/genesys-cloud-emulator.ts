@@ -67,6 +67,12 @@ export interface GenesysCloudEmulatorOptions {
    * {@link GenesysCloudEmulator.tokenRateLimit}.
    */
   readonly tokenRateLimit?: TokenRateLimitOptions | false;
+  /**
+   * How long every answer takes, in milliseconds, on top of any fault's `delayMs`: a network's round
+   * trip, so that requests overlap as they do against Genesys (on loopback an answer otherwise comes
+   * before the next request is sent). Default `0`. Settable at run time: {@link GenesysCloudEmulator.latencyMs}.
+   */
+  readonly latencyMs?: number;
 }
 
 /** Which side of the emulator a fault applies to: the login host's token endpoint or the Platform API. */
@@ -109,6 +115,60 @@ export interface RecordedRequest {
   readonly clientId?: string;
 }
 
+/**
+ * Why the emulator answered a request as it did (see {@link EmulatorExchange.cause}):
+ * - `served`: the endpoint's own answer: a token, an API body, `204` for a revocation, `404` for an unknown route;
+ * - `fault`: a fault from {@link GenesysCloudEmulator.inject} or {@link GenesysCloudEmulator.rateLimitApi};
+ * - `refused`: the token endpoint refused the request itself (credentials, grant type, method or content type);
+ * - `token-rate-limit`: {@link GenesysCloudEmulatorOptions.tokenRateLimit}'s `400 invalid_request`;
+ * - `unauthorized`: an API `401` for a missing, unknown, expired or revoked token;
+ * - `client-mismatch`: an API `403` because `x-emulator-expect-client` named another client;
+ * - `route-rate-limit`: a `429` from {@link GenesysCloudEmulator.rateLimitRoute};
+ * - `api-rate-limit`: a `429` from the per-token limit ({@link GenesysCloudEmulatorOptions.apiRateLimit}).
+ */
+export type EmulatorAnswerCause =
+  | 'served'
+  | 'fault'
+  | 'refused'
+  | 'token-rate-limit'
+  | 'unauthorized'
+  | 'client-mismatch'
+  | 'route-rate-limit'
+  | 'api-rate-limit';
+
+/**
+ * One request and what the emulator did with it, as {@link GenesysCloudEmulator.onExchange} reports
+ * it: enough to check, after the fact, when each request arrived, whose it was and how it ended.
+ */
+export interface EmulatorExchange {
+  readonly route: EmulatorRoute;
+  /** The request as recorded (headers included, so it carries the token or credentials it was sent with). */
+  readonly request: RecordedRequest;
+  /**
+   * API requests: the client whose token the request carried (also when expired or revoked). Token
+   * requests: the client id its credentials named, whether or not the secret was right. Undefined when none.
+   */
+  readonly clientId?: string;
+  /** The status answered; undefined when the connection was dropped or left hanging. */
+  readonly status?: number;
+  /** Set when a fault dropped the connection (`reset`) or never answered (`hang`). */
+  readonly dropped?: 'reset' | 'hang';
+  readonly cause: EmulatorAnswerCause;
+  /**
+   * When the request arrived, in epoch milliseconds with a fraction (from `performance.now()`), so
+   * that two events of the same millisecond keep their order.
+   */
+  readonly receivedAt: number;
+  /** When the answer was sent, or the connection dropped or left hanging; like {@link receivedAt}. */
+  readonly answeredAt: number;
+}
+
+/** What a request handler did: the status sent and why. */
+interface Answer {
+  readonly status: number;
+  readonly cause: EmulatorAnswerCause;
+}
+
 /** Counters since start (or the last {@link GenesysCloudEmulator.resetStats}). */
 export interface EmulatorStats {
   tokenRequests: number;
@@ -119,6 +179,11 @@ export interface EmulatorStats {
   unauthorized: number;
   /** API 429s sent: from the per-token limit, {@link GenesysCloudEmulator.rateLimitRoute}, {@link GenesysCloudEmulator.rateLimitApi} and injected 429 faults. */
   rateLimited: number;
+  /**
+   * API 429s from the per-token limit only ({@link GenesysCloudEmulatorOptions.apiRateLimit}): a client
+   * that paces itself to that limit keeps this at 0, whatever 429s were injected or route limits set.
+   */
+  budgetExceeded: number;
   /** Token requests refused by {@link GenesysCloudEmulatorOptions.tokenRateLimit}. */
   tokenRateLimited: number;
   /** API requests answered 403 because their `x-emulator-expect-client` header named another client than their token's. */
@@ -168,6 +233,8 @@ const DEFAULT_API_RATE_LIMIT: Required<ApiRateLimitOptions> = { requestsPerToken
  * To check that no request carried the wrong client's token, send the header
  * `x-emulator-expect-client: <clientId>`: a request whose token belongs to another client is
  * answered 403 `emulator.client.mismatch` and counted in {@link EmulatorStats.clientMismatches}.
+ * To check what happened to every request over a long run (when, whose, how it ended and why), use
+ * {@link GenesysCloudEmulator.onExchange}.
  *
  * @example
  * const emulator = await GenesysCloudEmulator.start({ tokenLifetimeSeconds: 2, apiRateLimit: false });
@@ -185,6 +252,8 @@ export class GenesysCloudEmulator {
   readonly stats: EmulatorStats;
   /** `expires_in` of tokens issued from now on, in seconds. */
   tokenLifetimeSeconds: number;
+  /** How long every answer takes from now on, in milliseconds; see {@link GenesysCloudEmulatorOptions.latencyMs}. */
+  latencyMs: number;
   /** The clients the token endpoint accepts, first one first, with their organization ids filled in. */
   readonly clients: readonly Required<EmulatedClient>[];
   /** The first client's id. */
@@ -197,6 +266,7 @@ export class GenesysCloudEmulator {
   private readonly faults: Record<EmulatorRoute, { fault: EmulatorFault; remaining: number }[]> = { token: [], api: [] };
   private readonly routeLimits = new Map<string, ActiveRouteLimit>();
   private readonly delays = new Set<NodeJS.Timeout>();
+  private readonly exchangeListeners = new Set<(exchange: EmulatorExchange) => void>();
   private readonly queues: { id: string; name: string }[];
   private readonly users: { id: string; name: string; email: string }[];
   private apiLimiter?: FixedWindowLimiter<string>;
@@ -215,6 +285,7 @@ export class GenesysCloudEmulator {
     this.clientSecret = this.clients[0].clientSecret;
     this.stats = this.zeroStats();
     this.tokenLifetimeSeconds = options.tokenLifetimeSeconds ?? 86_400;
+    this.latencyMs = options.latencyMs ?? 0;
     this.apiRateLimit = options.apiRateLimit ?? {};
     this.tokenRateLimit = options.tokenRateLimit ?? false;
     this.queues = Array.from({ length: options.queueCount ?? 30 }, (_, index) => ({
@@ -310,6 +381,22 @@ export class GenesysCloudEmulator {
     return counts;
   }
 
+  /**
+   * Calls `listener` for each request once the emulator has answered it, dropped it or decided to
+   * leave it hanging, with when it arrived, whose it was, the status and why
+   * ({@link EmulatorExchange}). Unlike {@link tokenRequests} and {@link apiRequests}, nothing is kept
+   * here, so a long run can keep its own log of every exchange. An error a listener throws is
+   * reported as a process warning and does not affect the answer.
+   * @returns A function that stops the calls to `listener`.
+   *
+   * @example
+   * const stop = emulator.onExchange((exchange) => log.push(exchange));
+   */
+  onExchange(listener: (exchange: EmulatorExchange) => void): () => void {
+    this.exchangeListeners.add(listener);
+    return () => void this.exchangeListeners.delete(listener);
+  }
+
   /** Makes the next `times` requests to `route` misbehave as `fault` describes (default: until {@link clearFaults}). */
   inject(route: EmulatorRoute, fault: EmulatorFault, times = Number.POSITIVE_INFINITY): this {
     this.faults[route].push({ fault, remaining: times });
@@ -359,6 +446,7 @@ export class GenesysCloudEmulator {
       tokensIssued: 0,
       unauthorized: 0,
       rateLimited: 0,
+      budgetExceeded: 0,
       tokenRateLimited: 0,
       clientMismatches: 0,
       requestsByClient: this.zeroPerClient(),
@@ -383,28 +471,44 @@ export class GenesysCloudEmulator {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const receivedAt = preciseNow();
     const body = await readBody(request);
     const url = new URL(request.url ?? '/', this.url);
     const route: EmulatorRoute = url.pathname === '/oauth/token' ? 'token' : 'api';
-    const recorded = { method: request.method ?? 'GET', path: url.pathname + url.search, headers: request.headers, body };
-    if (route === 'token') {
-      record(this.tokenRequests, recorded);
-      this.stats.tokenRequests++;
-    } else {
-      record(this.apiRequests, { ...recorded, clientId: this.tokens.get(bearerOf(request) ?? '')?.client.clientId });
-      this.stats.apiRequests++;
-    }
+    const form = route === 'token' ? new URLSearchParams(body) : undefined;
+    const clientId = form ? credentialsOf(request.headers.authorization, form)[0] : this.tokens.get(bearerOf(request) ?? '')?.client.clientId;
+    const seen = { method: request.method ?? 'GET', path: url.pathname + url.search, headers: request.headers, body };
+    const recorded: RecordedRequest = route === 'api' ? { ...seen, clientId } : seen;
+    record(route === 'token' ? this.tokenRequests : this.apiRequests, recorded);
+    this.stats[route === 'token' ? 'tokenRequests' : 'apiRequests']++;
+    const report = (outcome: Pick<EmulatorExchange, 'status' | 'dropped' | 'cause'>) =>
+      this.report({ route, request: recorded, clientId, receivedAt, answeredAt: preciseNow(), ...outcome });
 
     const fault = this.takeFault(route);
-    if (fault?.delayMs) await this.sleep(fault.delayMs);
-    if (fault?.reset) return void request.socket.destroy();
-    if (fault?.hang || response.destroyed) return;
+    const delayMs = this.latencyMs + (fault?.delayMs ?? 0);
+    if (delayMs > 0) await this.sleep(delayMs);
+    if (fault?.reset) {
+      request.socket.destroy();
+      return report({ dropped: 'reset', cause: 'fault' });
+    }
+    if (fault?.hang) return report({ dropped: 'hang', cause: 'fault' });
+    if (response.destroyed) return; // the caller hung up during a delay: nothing was answered
     if (fault?.status !== undefined) {
       if (route === 'api' && fault.status === 429) this.stats.rateLimited++;
-      return send(response, fault.status, fault.body ?? '', fault.headers);
+      send(response, fault.status, fault.body ?? '', fault.headers);
+      return report({ status: fault.status, cause: 'fault' });
     }
-    if (route === 'token') return this.issueToken(request, body, response);
-    return this.serveApi(request, url, response);
+    report(route === 'token' ? this.issueToken(request, body, response) : this.serveApi(request, url, response));
+  }
+
+  private report(exchange: EmulatorExchange): void {
+    for (const listener of this.exchangeListeners) {
+      try {
+        listener(exchange);
+      } catch (error) {
+        process.emitWarning(`GenesysCloudEmulator: an onExchange listener threw: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
   }
 
   private takeFault(route: EmulatorRoute): EmulatorFault | undefined {
@@ -426,9 +530,9 @@ export class GenesysCloudEmulator {
     });
   }
 
-  private issueToken(request: IncomingMessage, body: string, response: ServerResponse): void {
-    const oauthError = (status: number, error: string, description: string) =>
-      send(response, status, { error, description, error_description: description });
+  private issueToken(request: IncomingMessage, body: string, response: ServerResponse): Answer {
+    const oauthError = (status: number, error: string, description: string, cause: EmulatorAnswerCause = 'refused') =>
+      reply(response, cause, status, { error, description, error_description: description });
     if (request.method !== 'POST') return oauthError(405, 'invalid_request', 'method not allowed');
     if (!request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
       return oauthError(400, 'invalid_request', 'content type must be application/x-www-form-urlencoded');
@@ -441,56 +545,59 @@ export class GenesysCloudEmulator {
     // Per client, after authentication: only known clients get a window, so the limiter stays small.
     if (this.tokenLimiter?.take(client.clientId) !== undefined) {
       this.stats.tokenRateLimited++;
-      return oauthError(400, 'invalid_request', 'rate limit exceeded; try again later');
+      return oauthError(400, 'invalid_request', 'rate limit exceeded; try again later', 'token-rate-limit');
     }
     const accessToken = randomBytes(32).toString('base64url');
     this.tokens.set(accessToken, { client, expiresAt: Date.now() + this.tokenLifetimeSeconds * 1000, revoked: false, served: 0 });
     this.lastToken = accessToken;
     this.stats.tokensIssued++;
-    send(response, 200, { access_token: accessToken, token_type: 'bearer', expires_in: this.tokenLifetimeSeconds });
+    return reply(response, 'served', 200, { access_token: accessToken, token_type: 'bearer', expires_in: this.tokenLifetimeSeconds });
   }
 
-  private serveApi(request: IncomingMessage, url: URL, response: ServerResponse): void {
+  private serveApi(request: IncomingMessage, url: URL, response: ServerResponse): Answer {
     const bearer = bearerOf(request);
     const token = bearer === undefined ? undefined : this.tokens.get(bearer);
     if (!bearer || !token || token.revoked || token.expiresAt <= Date.now()) {
       this.stats.unauthorized++;
-      return send(response, 401, { message: 'Authentication failed.', code: 'bad.credentials', status: 401 });
+      return reply(response, 'unauthorized', 401, { message: 'Authentication failed.', code: 'bad.credentials', status: 401 });
     }
     const { client } = token;
     const expectedClient = request.headers[EXPECT_CLIENT_HEADER];
     if (expectedClient !== undefined && expectedClient !== client.clientId) {
       this.stats.clientMismatches++;
       const message = `Token of client "${client.clientId}" sent where client "${String(expectedClient)}" was expected`;
-      return send(response, 403, { message, code: 'emulator.client.mismatch', status: 403 });
+      return reply(response, 'client-mismatch', 403, { message, code: 'emulator.client.mismatch', status: 403 });
     }
     const endpoint = `${request.method} ${url.pathname}`;
     // Per-resource limit first: a request it refuses does not use up the token's budget.
-    const retryAfterSeconds = this.routeRetryAfter(endpoint) ?? wholeSeconds(this.apiLimiter?.take(bearer));
+    const routeRetryAfter = this.routeRetryAfter(endpoint);
+    const budgetRetryAfter = routeRetryAfter === undefined ? wholeSeconds(this.apiLimiter?.take(bearer)) : undefined;
+    const retryAfterSeconds = routeRetryAfter ?? budgetRetryAfter;
     if (retryAfterSeconds !== undefined) {
       this.stats.rateLimited++;
+      if (budgetRetryAfter !== undefined) this.stats.budgetExceeded++;
       const { headers, body } = tooManyRequests(retryAfterSeconds);
-      return send(response, 429, body, headers);
+      return reply(response, budgetRetryAfter === undefined ? 'route-rate-limit' : 'api-rate-limit', 429, body, headers);
     }
     token.served++;
     this.stats.requestsByClient[client.clientId] = (this.stats.requestsByClient[client.clientId] ?? 0) + 1;
 
     switch (endpoint) {
       case 'GET /api/v2/organizations/me':
-        return send(response, 200, client.org);
+        return reply(response, 'served', 200, client.org);
       case 'GET /api/v2/users/me':
-        return send(response, 200, client.user);
+        return reply(response, 'served', 200, client.user);
       case 'GET /api/v2/users':
-        return send(response, 200, page(url, '/api/v2/users', this.users));
+        return reply(response, 'served', 200, page(url, '/api/v2/users', this.users));
       case 'GET /api/v2/routing/queues':
-        return send(response, 200, page(url, '/api/v2/routing/queues', this.queues.map((queue) => ({ ...queue, memberCount: 0 }))));
+        return reply(response, 'served', 200, page(url, '/api/v2/routing/queues', this.queues.map((queue) => ({ ...queue, memberCount: 0 }))));
       case 'HEAD /api/v2/tokens/me':
-        return send(response, 200, '');
+        return reply(response, 'served', 200, '');
       case 'DELETE /api/v2/tokens/me':
         token.revoked = true;
-        return send(response, 204, '');
+        return reply(response, 'served', 204, '');
       default:
-        return send(response, 404, { message: `No route for ${endpoint}`, code: 'not.found', status: 404 });
+        return reply(response, 'served', 404, { message: `No route for ${endpoint}`, code: 'not.found', status: 404 });
     }
   }
 
@@ -619,6 +726,17 @@ async function readBody(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Epoch milliseconds with a fraction, so that events of one millisecond keep their order. */
+function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Sends an answer and says what it was, for {@link GenesysCloudEmulator.onExchange}. */
+function reply(response: ServerResponse, cause: EmulatorAnswerCause, status: number, body: unknown, headers?: Readonly<Record<string, string>>): Answer {
+  send(response, status, body, headers);
+  return { status, cause };
 }
 
 function send(response: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {

@@ -34,8 +34,11 @@ export async function startEmulatedApp(
   options: Partial<GenesysAuthModuleOptions> = {},
   emulatorOptions: GenesysCloudEmulatorOptions = {},
   extraImports: unknown[] = [],
+  /** Sets the emulator up before the app starts (faults met by the start-up fetch, say). */
+  beforeStart: (emulator: GenesysCloudEmulator) => void = () => undefined,
 ): Promise<EmulatedApp> {
   const emulator = await GenesysCloudEmulator.start(emulatorOptions);
+  beforeStart(emulator);
   const logs = new CapturingLogger();
   const moduleRef = await Test.createTestingModule({
     imports: [

@@ -1,0 +1,114 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { GenesysAuthModule, GenesysClientRegistry, type GenesysClientRegistryModuleOptions } from 'nestjs-genesys-auth';
+import { GenesysCloudEmulator, type EmulatedClient } from 'nestjs-genesys-auth/testing';
+import { sleep } from './support/app.js';
+
+const CLIENT: EmulatedClient = { clientId: 'client-1', clientSecret: 'secret-of-client-1-0123456789', orgName: 'Org 1' };
+const CREDENTIALS = { clientId: CLIENT.clientId, clientSecret: CLIENT.clientSecret };
+const ORG_ME = '/api/v2/organizations/me';
+const NEVER = () => new Promise<never>(() => undefined);
+
+/** How `promise` settles within `ms` of real time: the error it rejects with, 'resolved', or 'still pending'. */
+const outcomeWithin = (promise: Promise<unknown>, ms: number): Promise<unknown> =>
+  Promise.race([
+    promise.then(
+      () => 'resolved',
+      (error: unknown) => error,
+    ),
+    sleep(ms).then(() => 'still pending'),
+  ]);
+
+describe('a registry that resolves the options of its keys', () => {
+  let emulator: GenesysCloudEmulator;
+  let app: INestApplicationContext | undefined;
+  beforeAll(async () => {
+    emulator = await GenesysCloudEmulator.start({ clients: [CLIENT], apiRateLimit: false });
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    emulator.resetStats();
+  });
+  afterAll(() => emulator.close());
+
+  async function bootRegistry(options: GenesysClientRegistryModuleOptions): Promise<GenesysClientRegistry> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [GenesysAuthModule.forRegistry({ defaults: { loginBaseUrl: emulator.url, apiBaseUrl: emulator.url, fetchTokenOnStartup: false }, ...options })],
+    }).compile();
+    moduleRef.useLogger(false);
+    app = await moduleRef.init();
+    return app.get(GenesysClientRegistry);
+  }
+
+  it('fails a get with unavailable after resolveTimeoutMs when resolveOptions never answers, naming the key', async () => {
+    const registry = await bootRegistry({ resolveTimeoutMs: 150, resolveOptions: NEVER });
+    const started = Date.now();
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'unavailable', message: expect.stringContaining('"tenant-1"') });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+  });
+
+  it('asks resolveOptions again after it timed out, so the key works once the resolver recovers', async () => {
+    let calls = 0;
+    const registry = await bootRegistry({ resolveTimeoutMs: 100, resolveOptions: () => (++calls === 1 ? NEVER() : CREDENTIALS) });
+    await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    const client = await Promise.race([registry.get('tenant-1'), sleep(2_000).then(() => undefined)]);
+
+    expect(calls).toBe(2);
+    expect((await client?.http.axiosRef.get<{ name: string }>(ORG_ME))?.data.name).toBe('Org 1');
+  });
+
+  it('fails with unavailable naming the key when resolveOptions throws, keeping the thrown error as cause and out of the message', async () => {
+    const thrown = new Error('tenant database unreachable: password=db-secret-991');
+    const registry = await bootRegistry({
+      resolveOptions: () => {
+        throw thrown;
+      },
+    });
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'unavailable', message: expect.stringContaining('"tenant-1"'), cause: thrown });
+    expect((error as Error).message).not.toContain('db-secret-991');
+  });
+
+  it('fails with invalid_options naming the key when resolveOptions answers with something that is not an options object', async () => {
+    const registry = await bootRegistry({ resolveOptions: () => undefined as never });
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ code: 'invalid_options', message: expect.stringMatching(/no options object.*"tenant-1"/) });
+  });
+
+  it('fails a get still waiting for resolveOptions with shutdown as soon as the app closes, and creates no client from a late answer', async () => {
+    let answer: (options: typeof CREDENTIALS) => void = () => undefined;
+    const registry = await bootRegistry({ resolveTimeoutMs: 600_000, resolveOptions: () => new Promise((resolve) => (answer = resolve)) });
+    const pending = registry.get('tenant-1');
+    await sleep(20);
+
+    const closing = await outcomeWithin(app!.close(), 1_000);
+    app = undefined;
+    const error = await outcomeWithin(pending, 100);
+    answer(CREDENTIALS);
+    await sleep(50);
+
+    expect(closing).toBe('resolved');
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'shutdown' });
+    expect(registry.size).toBe(0);
+    expect(emulator.stats.tokenRequests).toBe(0);
+  });
+
+  it('refuses a resolveTimeoutMs that is not a whole number from 1 to 600000', async () => {
+    const failure = await bootRegistry({ resolveTimeoutMs: 0 }).then(
+      () => new Error('expected start-up to fail'),
+      (error: unknown) => error,
+    );
+
+    expect(failure).toMatchObject({ code: 'invalid_options', message: expect.stringContaining('"resolveTimeoutMs"') });
+  });
+});
