@@ -21,6 +21,7 @@ export { GenesysTokenService } from './genesys-token.service.js';
 export { GenesysHttpService } from './genesys-http.service.js';
 export { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
 export { GenesysAuthError, type GenesysAuthErrorCode, type GenesysAuthErrorDetails } from './errors.js';
+export { GenesysAuthExceptionFilter } from './genesys-auth-exception.filter.js';
 export { GENESYS_REGIONS, DEFAULT_GENESYS_REGION, findGenesysRegion, type GenesysRegion } from './regions.js';
 export type {
   GenesysAuthModuleOptions,
