@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
 import type { Clock } from '../clock.js';
 import { GenesysAuthInterceptor } from '../genesys-auth.interceptor.js';
@@ -51,6 +52,7 @@ export class GenesysClient {
   private recheckTimer?: NodeJS.Timeout;
   private readonly telemetry: ClientTelemetry;
   private readonly store?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys };
+  private readonly logContext: string;
 
   /** @internal Built by the module or the registry. */
   constructor(
@@ -62,7 +64,7 @@ export class GenesysClient {
   ) {
     this.clock = context.clock;
     inspectAs(this, () => ({ ...this.describe(), tokenStore: this.tokenStore, state: this.tokens.getState() }));
-    const logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`;
+    const logContext = (this.logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`);
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
     this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, context.telemetryClientName ?? name ?? 'default', clientId);
     if (config.tokenStore) {
@@ -107,9 +109,23 @@ export class GenesysClient {
     };
   }
 
-  /** Fetches the first token when `fetchTokenOnStartup` is on (one bounded attempt; failures are logged and retried). */
-  start(): Promise<void> {
-    return this.tokens.start();
+  /**
+   * Fetches the first token when `fetchTokenOnStartup` is on (one bounded attempt; failures are logged
+   * and retried), then logs what the registration is: one line, never a secret.
+   */
+  async start(): Promise<void> {
+    await this.tokens.start();
+    // Without a start-up fetch nothing has asked the store yet: one bounded look says whether it answers.
+    if (this.store && !this.config.fetchTokenOnStartup) await this.store.guard.getToken(this.store.keys.token(0));
+    new Logger(this.logContext).log(this.startupLine());
+  }
+
+  /** Name, hosts, token store (and whether it answered), pool size, rate budget and token status: what a reader of the start-up log needs. */
+  private startupLine(): string {
+    const { loginBaseUrl, apiBaseUrl, tokenPool, rateLimit } = this.config;
+    const store = this.config.tokenStore ? `${this.config.tokenStore.constructor.name} (${this.tokenStore === 'shared' ? 'answering' : 'not answering: each replica on its own tokens meanwhile'})` : 'memory';
+    const budget = rateLimit ? `${rateLimit.requestsPerToken} requests per ${rateLimit.windowMs} ms per token` : 'pacing off';
+    return `Genesys client ${this.name === undefined ? '(default)' : `"${this.name}"`}: login ${new URL(loginBaseUrl).host}, API ${apiBaseUrl}, token store ${store}, pool of ${tokenPool.size}, ${budget}; token ${this.tokens.getState().status}`;
   }
 
   /**
