@@ -27,7 +27,8 @@ interface SigningState {
   signedWith?: string;
   /** Every token this request carried across its retries, to redact them all. */
   usedTokens?: string[];
-  retriedAfter401?: boolean;
+  /** Replays after a 401 so far: one per token it met refused, at most one more than the pool has tokens. */
+  unauthorizedReplays?: number;
   rateLimitRetries?: number;
   /** When the request was first signed: waits for budget and after 429s count from here against `rateLimit.maxWaitMs`. */
   startedAt?: number;
@@ -351,16 +352,18 @@ export class GenesysAuthInterceptor {
     const rateLimit = status === 429 ? this.onRateLimited(error, state, answeredByApi) : undefined;
     this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
-    // A 401 on the replay too still tells the token service, which records a fresh token refused.
-    if (answeredByApi && status === 401 && state.retriedAfter401) this.tokens.invalidate(state.signedWith);
-    const renewToken = answeredByApi && status === 401 && !state.retriedAfter401;
+    const unauthorized = answeredByApi && status === 401;
+    // Each refused token may be renewed and the request replayed on the next (a pool's other token may be revoked too,
+    // or a refresh may have replaced the one it was signed with); past that, the 401 still tells the token service.
+    const renewToken = unauthorized && (state.unauthorizedReplays ?? 0) < this.config.tokenPool.size + 1;
+    if (unauthorized && !renewToken) this.tokens.invalidate(state.signedWith);
     if (!renewToken && rateLimit?.delayMs === undefined) throw this.redacted(error, state, rateLimit?.notReplayedBecause);
     if (isStream(config.data)) {
       throw this.redacted(error, state, `not retried after ${status}: the request body is a stream and cannot be replayed`);
     }
 
     if (renewToken) {
-      state.retriedAfter401 = true;
+      state.unauthorizedReplays = (state.unauthorizedReplays ?? 0) + 1;
       if (!this.tokens.invalidate(state.signedWith)) {
         throw this.redacted(error, state, 'not retried: the API refused a token renewed after a 401 within the renewal interval (see unauthorizedRenewalIntervalMs)');
       }

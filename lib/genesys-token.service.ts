@@ -24,6 +24,9 @@ export interface GenesysTokenServiceContext {
 
 let instances = 0;
 
+/** Shortest interval between 401-driven renewals of a slot, whatever the options say: a renewed token refused is then always seen as such. */
+const MIN_UNAUTHORIZED_RENEWAL_INTERVAL_MS = 100;
+
 /** Longest interval between 401-driven renewals while the API keeps refusing fresh tokens. */
 const MAX_UNAUTHORIZED_RENEWAL_INTERVAL_MS = 300_000;
 
@@ -136,7 +139,7 @@ export class GenesysTokenService {
    */
   unauthorizedRenewalIntervalMs(token: GenesysToken | undefined = this.slots[0].heldToken): number {
     const lifetimeMs = token ? token.expiresAt.getTime() - token.obtainedAt.getTime() : Number.POSITIVE_INFINITY;
-    const base = Math.min(this.config.unauthorizedRenewalIntervalMs, lifetimeMs / 10);
+    const base = Math.max(Math.min(this.config.unauthorizedRenewalIntervalMs, lifetimeMs / 10), MIN_UNAUTHORIZED_RENEWAL_INTERVAL_MS);
     return Math.min(base * 2 ** Math.min(this.consecutiveApiRejections, 30), Math.max(base, MAX_UNAUTHORIZED_RENEWAL_INTERVAL_MS));
   }
 

@@ -36,6 +36,19 @@ describe('GenesysAuthHealthIndicator', () => {
     expect(result.genesys.expiresInSeconds).toBeGreaterThan(3590);
   });
 
+  it('lists a token cooling down after a 429 and until when, at most rateLimit.maxCoolDownMs ahead', async () => {
+    const indicator = await indicatorWith({ rateLimit: { maxWaitMs: 100, maxCoolDownMs: 2_000 } });
+    const genesys = running!.app.get(GenesysHttpService);
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.rateLimitApi(86_400, 1);
+    await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+
+    const result = await indicator.isHealthy();
+
+    expect(result.genesys.pool).toMatchObject({ coolingDown: 1, coolDowns: [{ slot: 0, until: expect.any(String) }] });
+    expect(Date.parse(result.genesys.pool.coolDowns[0].until)).toBeLessThanOrEqual(Date.now() + 2_000);
+  });
+
   it('is down before any token was fetched, and a probe does not fetch one', async () => {
     const indicator = await indicatorWith();
 

@@ -52,6 +52,7 @@ async function offerLoad(genesys: GenesysHttpService, perSecond: number, seconds
 
 describe('rate limits', () => {
   let running: EmulatedApp | undefined;
+  const emulator = () => running!.emulator;
   afterEach(async () => {
     await running?.close();
     running = undefined;
@@ -172,6 +173,17 @@ describe('rate limits', () => {
     expect(emulator.stats.rateLimited).toBeLessThanOrEqual(10);
     await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
   }, 20_000);
+
+  it('does not stall a token on trial when its first request after the cool-down fails before it is sent', async () => {
+    const { genesys } = await start({ apiRequestTimeoutMs: 300, tokenRequestTimeoutMs: 300, rateLimit: { requestsPerToken: 50, windowMs: 1_000, maxWaitMs: 3_000 } }, { apiRateLimit: false });
+    await genesys.axiosRef.get(ORG_ME);
+    emulator().rateLimitApi(1, 1);
+    await genesys.axiosRef.get(ORG_ME, { validateStatus: () => true }); // a 429 the caller takes as is: the token is on trial
+
+    await genesys.axiosRef.post(ORG_ME, { n: 1n }).catch(() => undefined); // a BigInt body fails in axios before it is sent
+
+    await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
+  }, 10_000);
 
   it('gives back the budget of requests answered 429: a burst refused by a route limit starves no other route', async () => {
     const { genesys, emulator } = await start({ rateLimit: { requestsPerToken: 50, windowMs: 60_000, maxWaitMs: 5_000, maxCoolDownMs: 200 } }, { apiRateLimit: false });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { isAxiosError } from 'axios';
-import { GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions, type GenesysTokenEvent } from 'nestjs-genesys-auth';
+import { GenesysHttpService, GenesysTokenService, MemoryTokenStore, type GenesysAuthModuleOptions, type GenesysTokenEvent } from 'nestjs-genesys-auth';
 import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { startRecordingServer } from './support/recording-server.js';
@@ -65,6 +65,50 @@ describe('401s from the API', () => {
 
     expect(answers.filter((status) => status !== 200)).toEqual([]);
     expect(running!.emulator.stats.tokenRequests).toBe(2);
+  });
+
+  it('after a revocation reach no caller of a pool whose every token was revoked', async () => {
+    const { genesys } = await start({ tokenPool: { size: 2 }, rateLimit: { requestsPerToken: 5, windowMs: 500, maxWaitMs: 5_000 } });
+    await Promise.all(Array.from({ length: 20 }, () => genesys.axiosRef.get('/api/v2/organizations/me'))); // fills the pool
+    await sleep(600);
+    running!.emulator.revokeAllTokens();
+
+    const answers = await Promise.all(Array.from({ length: 10 }, () => genesys.axiosRef.get('/api/v2/organizations/me').then((response) => response.status)));
+
+    expect(answers.filter((status) => status !== 200)).toEqual([]);
+  });
+
+  it('after a revocation reach no caller whose request was signed before a refresh replaced its token', async () => {
+    const { genesys, tokens } = await start();
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', { delayMs: 500 }, 1);
+    const slow = genesys.axiosRef.get('/api/v2/organizations/me');
+    await sleep(50);
+    await tokens.refresh();
+    running!.emulator.revokeAllTokens();
+
+    await expect(slow).resolves.toMatchObject({ status: 200 });
+  });
+
+  it('cost at most one token request per 100 ms when unauthorizedRenewalIntervalMs is 0, and are recorded as refusals', async () => {
+    const { genesys, tokens } = await start({ unauthorizedRenewalIntervalMs: 0, rateLimit: false });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+
+    await hammer(genesys, 20, Date.now() + 1_000);
+
+    expect(running!.emulator.stats.tokenRequests).toBeLessThanOrEqual(1 + 10);
+    expect(tokens.getState().status).toBe('rejected_by_api');
+  });
+
+  it('once the API accepts tokens again, callers of a client sharing a store are served at once, not refused', async () => {
+    const { genesys } = await start({ unauthorizedRenewalIntervalMs: 2_000, tokenStore: new MemoryTokenStore() });
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+    for (let call = 0; call < 4; call++) await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+    running!.emulator.clearFaults();
+
+    await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
   });
 
   it('are handed back, without a new token request, when a 401 renewed the token within the interval', async () => {

@@ -10,6 +10,12 @@ import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.j
 /** How often a caller waiting on a shared budget asks the store again, unless a cool-down says how long. */
 const SHARED_POLL_MS = 100;
 
+/**
+ * A probe unanswered this long no longer holds the others back: a request that fails before it is sent
+ * (a body axios cannot serialise) never reports back. At worst a slow probe gets company every 5 s.
+ */
+const LOST_PROBE_AFTER_MS = 5_000;
+
 /** A token with budget for one request; release it when the request's answer (or failure) arrives. */
 export interface GateLease {
   readonly accessToken: string;
@@ -54,7 +60,8 @@ interface SlotBudget {
    * a limit that may still hold.
    */
   onTrial: boolean;
-  probeInFlight: boolean;
+  /** Until when the probe is out (epoch ms; 0 when none is): until its answer, or until it counts as lost. */
+  probeUntil: number;
 }
 
 /**
@@ -146,7 +153,6 @@ export class RateGate {
   private async acquireShared(deadline: number, signal?: AbortSignal): Promise<GateLease | undefined> {
     const { guard, keys } = this.shared!;
     this.assertRoomInLine();
-    this.assertNotRefused();
     this.sharedWaiting++;
     try {
       for (;;) {
@@ -156,7 +162,7 @@ export class RateGate {
         const candidates = this.tokens.pool.flatMap((slot, index) => {
           const token = slot.coolDownEndsAt <= now ? slot.usableToken() : undefined;
           const record = token && this.budgetOf(index, token.accessToken);
-          return record && !record.probeInFlight ? [record] : [];
+          return record && record.probeUntil <= now ? [record] : [];
         });
         if (candidates.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
           await this.tokens.getToken();
@@ -166,12 +172,13 @@ export class RateGate {
         for (const record of candidates) {
           const key = keys.budget(record.accessToken);
           const claim = await guard.claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs, this.limits.maxCoolDownMs);
-          if (claim.granted && !record.probeInFlight) return this.sharedLease(record, key, claim.claimId);
+          if (claim.granted && record.probeUntil <= this.clock.now()) return this.sharedLease(record, key, claim.claimId);
           if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
           // A cool-down read from the store is bounded like one of our own: another replica may be configured otherwise.
           else waitMs = Math.min(waitMs, claim.coolingDown ? Math.min(claim.retryInMs, this.limits.maxCoolDownMs) : Math.min(claim.retryInMs, SHARED_POLL_MS));
         }
         if (candidates.length === 0) waitMs = SHARED_POLL_MS; // every token cooling down or on trial: look again soon
+        this.assertNotRefused(); // no budget now: waiting for it could only end in a 401
         this.tokens.fillPool(); // another token of the pool brings another budget
         const wakeAt = this.clock.now() + (Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS);
         if (wakeAt > deadline) {
@@ -204,7 +211,7 @@ export class RateGate {
   /** Whether a lease on `record` is its token's probe after a cool-down; if so, holds the others back until it is answered. */
   private startProbe(record: SlotBudget): boolean {
     if (!record.onTrial) return false;
-    record.probeInFlight = true;
+    record.probeUntil = this.clock.now() + Math.min(this.leaseTimeoutMs, LOST_PROBE_AFTER_MS);
     return true;
   }
 
@@ -212,7 +219,7 @@ export class RateGate {
   private onAnswer(record: SlotBudget, probe: boolean, status?: number): void {
     if (status === 429) record.onTrial = true;
     else if (probe) record.onTrial = false;
-    if (probe) record.probeInFlight = false;
+    if (probe) record.probeUntil = 0;
   }
 
   /** Waits `ms`, or less when the caller aborts (the caller's signal is checked by the interceptor). */
@@ -270,7 +277,7 @@ export class RateGate {
       const token = slot.usableToken();
       if (!token || slot.coolDownEndsAt > now) return;
       const record = this.budgetOf(index, token.accessToken);
-      if (record.probeInFlight) return;
+      if (record.probeUntil > now) return;
       const remaining = record.budget.remaining(now);
       if (remaining > bestRemaining) {
         best = record;
@@ -297,7 +304,7 @@ export class RateGate {
     let record = this.budgets[index];
     if (record?.accessToken !== accessToken) {
       const budget = new SlidingWindowBudget(this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs);
-      record = { accessToken, budget, onTrial: false, probeInFlight: false };
+      record = { accessToken, budget, onTrial: false, probeUntil: 0 };
       this.budgets[index] = record;
     }
     return record;
@@ -312,7 +319,7 @@ export class RateGate {
     this.tokens.pool.forEach((slot, index) => {
       const token = slot.usableToken();
       const record = token && this.budgetOf(index, token.accessToken);
-      if (record && !record.probeInFlight) next = Math.min(next, Math.max(slot.coolDownEndsAt, record.budget.nextFreeAt(now)));
+      if (record) next = Math.min(next, record.probeUntil > now ? record.probeUntil : Math.max(slot.coolDownEndsAt, record.budget.nextFreeAt(now)));
     });
     return next;
   }

@@ -276,11 +276,12 @@ function herdAfterCoolDown(world: World): string | undefined {
   for (const refusal of api) {
     if (refusal.status !== 429) continue;
     const after = api
-      .filter((next) => next.unit === refusal.unit && next.tokenHash === refusal.tokenHash && next.receivedAt > refusal.answeredAt + IN_FLIGHT_MARGIN_MS)
+      .filter((next) => next.unit === refusal.unit && next.tokenHash === refusal.tokenHash && next.receivedAt > refusal.answeredAt)
       .sort((a, b) => a.receivedAt - b.receivedAt);
     const [probe, ...others] = after;
     if (!probe || probe.status === undefined) continue;
-    const herd = others.filter((other) => other.receivedAt < probe.answeredAt);
+    // The probe may follow the 429 at once (a `Retry-After: 0`); others sent within the margin may predate the library seeing it.
+    const herd = others.filter((other) => other.receivedAt > refusal.answeredAt + IN_FLIGHT_MARGIN_MS && other.receivedAt < probe.answeredAt);
     if (herd.length > 0) {
       return `invariant 4: ${herd.length + 1} requests of ${refusal.unit} on token ${refusal.tokenHash} went at once after the cool-down of the 429 at +${Math.round(refusal.answeredAt - world.startedAt)} ms (from +${Math.round(probe.receivedAt - world.startedAt)} ms), instead of one probe first`;
     }
