@@ -67,9 +67,9 @@ export class TokenSlot {
   private lastError?: GenesysAuthError;
   private lastRefreshAt?: Date;
   /** After a failed refresh, no new token request starts before this instant (the backoff). */
-  private failFastUntil = 0;
+  private backoffUntil = 0;
   /**
-   * Whether callers without a usable token get the last error until {@link failFastUntil}: after
+   * Whether callers without a usable token get the last error until {@link backoffUntil}: after
    * refused credentials, or once a refresh used all of `retry.maxAttempts`. After a shorter run (the
    * one start-up attempt) they wait for the retries still owed to them instead.
    */
@@ -113,10 +113,10 @@ export class TokenSlot {
   private pendingToken(): Promise<HeldToken> {
     if (this.inFlight) return this.inFlight.promise;
     const now = this.clock.now();
-    if (this.lastError && now < this.failFastUntil) {
+    if (this.lastError && now < this.backoffUntil) {
       if (this.failFast) return Promise.reject(this.lastError);
       // The retry due at the end of the backoff, started now so that callers can join it.
-      return this.startRefresh(this.config.retry.maxAttempts, this.failFastUntil - now);
+      return this.startRefresh(this.config.retry.maxAttempts, this.backoffUntil - now);
     }
     return this.startRefresh();
   }
@@ -138,7 +138,7 @@ export class TokenSlot {
 
   /** Whether the slot is backing off after a failed refresh (bad credentials, or an outage): no new request before it ends. */
   backingOff(now: number): boolean {
-    return this.lastError !== undefined && now < this.failFastUntil;
+    return this.lastError !== undefined && now < this.backoffUntil;
   }
 
   /** Drops the held token: the next caller fetches a new one. */
@@ -359,7 +359,7 @@ export class TokenSlot {
     this.coolingUntil = 0; // a cool-down is the refused token's; Genesys counts each token on its own
     this.consecutiveFailures = 0;
     this.lastError = undefined;
-    this.failFastUntil = 0;
+    this.backoffUntil = 0;
     this.failFast = false;
     this.lastRefreshAt = held.token.obtainedAt;
     this.scheduleRefresh(held.refreshAt);
@@ -377,7 +377,7 @@ export class TokenSlot {
     const retryIn = error.retryable
       ? this.backoffDelay(this.consecutiveFailures, error.retryAfterMs)
       : this.config.retry.maxDelayMs;
-    this.failFastUntil = now + retryIn;
+    this.backoffUntil = now + retryIn;
     if (error.retryable) {
       this.scheduleRefresh(now + retryIn);
       this.context.logger.warn(`${this.label}${error.message}; retrying in ${Math.round(retryIn)} ms (failure ${this.consecutiveFailures} in a row)`);

@@ -1,9 +1,16 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Controller, Get, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Query, type INestApplication } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { GenesysAuthExceptionFilter, GenesysAuthModule, GenesysHttpService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
+import {
+  GenesysAuthError,
+  GenesysAuthExceptionFilter,
+  GenesysAuthModule,
+  GenesysHttpService,
+  type GenesysAuthErrorCode,
+  type GenesysAuthModuleOptions,
+} from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 
 @Controller()
@@ -13,6 +20,12 @@ class OrgController {
   @Get('org')
   async org(): Promise<unknown> {
     return (await this.genesys.axiosRef.get('/api/v2/organizations/me')).data;
+  }
+
+  /** Throws the library's error as a handler would meet it, to pin the status of codes hard to provoke. */
+  @Get('failing')
+  failing(@Query('code') code: GenesysAuthErrorCode, @Query('retryAfterMs') retryAfterMs?: string): never {
+    throw new GenesysAuthError(code, 'failed', retryAfterMs === undefined ? {} : { retryAfterMs: Number(retryAfterMs) });
   }
 }
 
@@ -56,6 +69,26 @@ describe('GenesysAuthExceptionFilter', () => {
 
     expect(response.status).toBe(503);
     expect(response.body).toMatchObject({ code: 'unavailable' });
+  });
+
+  it('answers 503 with the Retry-After the error knows, in whole seconds', async () => {
+    const server = await start({});
+
+    const response = await request(server).get('/failing?code=unavailable&retryAfterMs=2500');
+
+    expect(response.status).toBe(503);
+    expect(response.headers['retry-after']).toBe('3');
+  });
+
+  it('answers 503 during shutdown and 500 for invalid options, a bug of the service', async () => {
+    const server = await start({});
+
+    const shutdown = await request(server).get('/failing?code=shutdown');
+    const invalid = await request(server).get('/failing?code=invalid_options');
+
+    expect(shutdown.status).toBe(503);
+    expect(invalid.status).toBe(500);
+    expect(invalid.body).toMatchObject({ statusCode: 500, code: 'invalid_options' });
   });
 
   it('answers 429 with Retry-After when the request was held back for the rate limit', async () => {

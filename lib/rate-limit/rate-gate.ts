@@ -175,7 +175,7 @@ export class RateGate {
           if (claim.granted && record.probeUntil <= this.clock.now()) return this.sharedLease(record, key, claim.claimId);
           if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
           // A cool-down read from the store is bounded like one of our own: another replica may be configured otherwise.
-          else waitMs = Math.min(waitMs, claim.coolingDown ? Math.min(claim.retryInMs, this.limits.maxCoolDownMs) : Math.min(claim.retryInMs, SHARED_POLL_MS));
+          else waitMs = Math.min(waitMs, claim.retryInMs, claim.coolingDown ? this.limits.maxCoolDownMs : SHARED_POLL_MS);
         }
         if (candidates.length === 0) waitMs = SHARED_POLL_MS; // every token cooling down or on trial: look again soon
         this.assertNotRefused(); // no budget now: waiting for it could only end in a 401
@@ -380,11 +380,12 @@ export class RateGate {
    * caller waiting for the token a renewal is fetching waits for it.)
    */
   private assertNotRefused(): void {
-    const refused = this.tokens.refusingFreshTokens && this.clock.now() < this.tokens.nextUnauthorizedRenewalAt();
-    if (refused && this.tokens.pool.some((slot) => slot.usableToken())) {
+    if (!this.tokens.refusingFreshTokens) return;
+    const renewalInMs = this.tokens.nextUnauthorizedRenewalAt() - this.clock.now();
+    if (renewalInMs > 0 && this.tokens.pool.some((slot) => slot.usableToken())) {
       throw new GenesysAuthError(
         'rejected_by_api',
-        `Genesys API request not sent: the API refuses this client's freshly renewed tokens (401); the next renewal is allowed in ${Math.ceil(this.tokens.nextUnauthorizedRenewalAt() - this.clock.now())} ms`,
+        `Genesys API request not sent: the API refuses this client's freshly renewed tokens (401); the next renewal is allowed in ${Math.ceil(renewalInMs)} ms`,
       );
     }
   }

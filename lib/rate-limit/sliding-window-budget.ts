@@ -48,7 +48,7 @@ export class SlidingWindowBudget {
 
   /**
    * Records that the answer to `lease`'s request arrived at `now`; with `counted` `false` (the API
-   * did not count it: it could not authenticate it), the lease is given back without counting. Idempotent.
+   * did not count it: a 401 or a 429), the lease is given back without counting. Idempotent.
    */
   settle(lease: BudgetLease, now: number, counted = true): void {
     if (lease.settled || !this.inFlight.delete(lease)) return;

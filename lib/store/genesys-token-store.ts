@@ -50,7 +50,7 @@ export interface GenesysTokenStore {
    * The answer to the request of `claimId` arrived: from now on it counts for `windowMs` more.
    *
    * @param counted - `false` when the API did not count the request against the token's budget (it
-   * answered 401: unauthenticated requests use no budget): the claim is removed at once. A store that
+   * answered 401, or 429, whose `Retry-After` cool-down says when to go on): the claim is removed at once. A store that
    * ignores the flag stays correct, only more cautious.
    */
   settleBudget(key: string, claimId: string, counted?: boolean): Promise<void>;
