@@ -6,9 +6,18 @@ import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { GenesysAuthModule, GenesysHttpService, getGenesysClientToken } from 'nestjs-genesys-auth';
 import { RedisTokenStore } from 'nestjs-genesys-auth/redis';
+import { createCluster } from 'redis';
 import { statusOf } from './support.mjs';
 
 const { moduleOptions, rateLimit, tokenPool, redis } = JSON.parse(process.env.BENCH_REPLICA);
+
+/** In cluster mode the app connects a node-redis cluster client and gives it to the store (and closes it itself). */
+const cluster = redis?.clusterUrls && createCluster({ rootNodes: redis.clusterUrls.map((url) => ({ url })), defaults: { disableOfflineQueue: true } });
+if (cluster) {
+  cluster.on('error', () => undefined);
+  await cluster.connect();
+}
+const tokenStore = redis && new RedisTokenStore(cluster ? { client: cluster, keyPrefix: redis.keyPrefix } : redis);
 
 class ReplicaModule {}
 Module({
@@ -19,7 +28,7 @@ Module({
       fetchTokenOnStartup: false,
       rateLimit,
       ...(tokenPool ? { tokenPool } : {}),
-      ...(redis ? { tokenStore: new RedisTokenStore(redis) } : {}),
+      ...(tokenStore ? { tokenStore } : {}),
     }),
   ],
 })(ReplicaModule);
@@ -51,8 +60,10 @@ async function offerLoad({ perSecond, seconds }) {
 process.once('message', async (load) => {
   const outcome = await offerLoad(load);
   // Checked by the parent: a store that fell back to per-pod tokens would make the shared row a lie.
-  const tokenStore = app.get(getGenesysClientToken()).tokenStore;
+  const storeState = app.get(getGenesysClientToken()).tokenStore;
   await app.close();
-  process.send({ outcome, tokenStore }, () => process.disconnect());
+  await cluster?.close();
+  // The parent may have gone already (it gave up on this run): nothing to report to then.
+  if (process.connected) process.send({ outcome, tokenStore: storeState }, () => process.connected && process.disconnect());
 });
 process.send('ready');

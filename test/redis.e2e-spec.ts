@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createClient } from 'redis';
@@ -11,7 +11,7 @@ import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { compileForNode, startChild, type ChildApp } from './support/child-process.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
-import { REDIS_URL, redisAvailable } from './support/redis.js';
+import { REDIS_URL, redisAvailable, startRedisServer } from './support/redis.js';
 
 const available = await redisAvailable();
 
@@ -195,24 +195,3 @@ const eventsOf = (replica: ChildApp) =>
     expect(client.tokenStore).toBe('shared');
   }, 30_000);
 });
-
-/** A Redis of the test's own on `port`, answering before this resolves (so the test can stop and restart it). */
-async function startRedisServer(port: number): Promise<ChildProcess> {
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-  for (let tries = 0; tries < 50 && !(await reachable(port)); tries++) await sleep(100);
-  return server;
-}
-
-async function reachable(port: number): Promise<boolean> {
-  const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { connectTimeout: 500, reconnectStrategy: false } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.close();
-    return true;
-  } catch {
-    client.destroy();
-    return false;
-  }
-}
-

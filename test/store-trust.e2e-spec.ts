@@ -69,7 +69,7 @@ function redisStorage(encryptionKey?: string): SharedStorage {
   const keyPrefix = `store-trust-${randomUUID()}:`;
   return {
     open: (options = { encryptionKey }) => new RedisTokenStore({ url: REDIS_URL, keyPrefix, ...options }),
-    tokenKeys: async () => (await redisClient()).keys(`${keyPrefix}token:*`),
+    tokenKeys: async () => (await redisClient()).keys(`${keyPrefix}{token:*`),
     write: async (key, value) => void (await (await redisClient()).set(key, typeof value === 'string' ? value : JSON.stringify(value), { PX: 60_000 })),
     read: async (key) => (await redisClient()).get(key),
   };

@@ -1,14 +1,22 @@
 import type { Subscription } from 'rxjs';
-import { onAbort } from '../abort-listener.js';
 import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
 import type { GenesysTokenService } from '../genesys-token.service.js';
-import { StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
+import { STORE_RECOVERY_SPREAD_MS, StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
 import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.js';
+import { WaitingLine } from './waiting-line.js';
 
-/** How often a caller waiting on a shared budget asks the store again, unless a cool-down says how long. */
+/**
+ * How long the first caller in the shared line waits before asking the store again when budget may
+ * free up sooner than the store said (answers in flight, here or at other replicas), unless a
+ * cool-down says how long. An answer seen here wakes it at once.
+ */
 const SHARED_POLL_MS = 100;
+
+/** A claim's answer when the store did not give one: count the request here. */
+const STORE_UNAVAILABLE = 'store unavailable';
+
 
 /**
  * A probe unanswered this long no longer holds the others back: a request that fails before it is sent
@@ -37,16 +45,6 @@ function countedByApi(status: number | undefined): boolean {
   return status !== 401 && status !== 429;
 }
 
-interface Waiter {
-  readonly resolve: (lease: GateLease) => void;
-  readonly reject: (error: GenesysAuthError) => void;
-  readonly since: number;
-  readonly timer: NodeJS.Timeout;
-  /** Removes the waiter's abort listener, if it has one. */
-  stopListening?: () => void;
-  settled: boolean;
-}
-
 /**
  * What the gate knows of one token: its budget, and whether it is on trial after a 429. A new token
  * (after a refresh or a 401) starts afresh, as Genesys counts per token.
@@ -71,17 +69,24 @@ interface SlotBudget {
  */
 export class RateGate {
   private readonly budgets: (SlotBudget | undefined)[] = [];
-  private readonly waiters: Waiter[] = [];
-  private head = 0;
-  /** Callers in the local line; callers waiting on the shared store are counted apart (they poll, they are not in the line). */
-  private queued = 0;
-  private sharedWaiting = 0;
+  /**
+   * Callers waiting for budget, in order. While budgets are shared through the store, only the first
+   * asks the store, and sleeps as long as its answer says: a thousand waiting callers cost the store
+   * what one does. Otherwise they are served as budget frees up here.
+   */
+  private readonly line: WaitingLine<GateLease>;
+  private servingFromStore = false;
+  /** Claims this gate may have at the store at once before callers queue: what the store last said remains (at least 1). */
+  private sharedCredit = 1;
+  private sharedClaimsInFlight = 0;
+  /** Budgets are counted in the store (its last claim answered); cleared when it stops answering. */
+  private countingInStore = false;
+  /** Wakes the first caller early while it sleeps on the store's word (an answer arrived, a token was refreshed, or the gate closed). */
+  private wakeStoreServer?: () => void;
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly subscription: Subscription;
   private stopped = false;
-  /** Callers pausing between shared-budget attempts; woken at close. */
-  private readonly pauses = new Set<() => void>();
 
   constructor(
     private readonly limits: Required<GenesysRateLimitOptions>,
@@ -92,6 +97,11 @@ export class RateGate {
     /** A store shared with other replicas: budgets are counted there, for the cluster, while it answers. */
     private readonly shared?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys },
   ) {
+    this.line = new WaitingLine(
+      clock,
+      (waitedMs) => this.expiredInLine(waitedMs),
+      () => this.throttled('the caller aborted the request while it waited'),
+    );
     this.subscription = tokens.events$.subscribe((event) => {
       if (event.type === 'refreshed') this.drain();
     });
@@ -100,12 +110,12 @@ export class RateGate {
   /** Takes budget on the best token at once, without waiting; `undefined` when the caller must wait (or others already do). */
   tryTake(): GateLease | undefined {
     if (this.shared?.guard.wouldUse(this.clock.now())) return undefined; // a shared budget is only known to the store
-    return this.queued === 0 ? this.take(this.clock.now()) : undefined;
+    return this.line.size === 0 ? this.take(this.clock.now()) : undefined;
   }
 
-  /** Whether budgets are counted in the shared store now (it is configured and answering, or due for a probe, which this takes). */
+  /** Whether budgets are counted in the shared store now (it is configured and answering, or due for a probe, which the claim takes). */
   private get sharing(): boolean {
-    return this.shared !== undefined && this.shared.guard.useNow(this.clock.now());
+    return this.shared !== undefined && this.shared.guard.wouldUse(this.clock.now());
   }
 
   /**
@@ -115,9 +125,13 @@ export class RateGate {
    * service's error when no token can be had at all.
    */
   async acquire(deadline: number, signal?: AbortSignal): Promise<GateLease> {
-    if (this.sharing) {
-      const lease = await this.acquireShared(deadline, signal);
-      if (lease) return lease;
+    if (this.line.size === 0 && this.sharedClaimsInFlight < this.sharedCredit && this.sharing) {
+      const claimed = await this.claimFromStore();
+      if (typeof claimed === 'object') return claimed;
+      if (claimed !== STORE_UNAVAILABLE) {
+        this.assertNotRefused(); // no budget now: waiting for it could only end in a 401
+        if (this.clock.now() + claimed > deadline) throw this.sharedBudgetTooFar();
+      }
     }
     const taken = this.tryTake();
     if (taken) return taken;
@@ -126,84 +140,147 @@ export class RateGate {
       await this.tokens.getToken(); // nothing to wait for yet: fetch the first token (shared with other callers)
       return this.acquire(deadline, signal);
     }
-    const now = this.clock.now();
     this.assertRoomInLine();
-    if (deadline <= now) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
-    return new Promise<GateLease>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        since: now,
-        settled: false,
-        timer: this.clock.setTimeout(() => this.expire(waiter), deadline - now),
+    if (deadline <= this.clock.now()) throw this.throttled(`no rate budget left and rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms) used up`);
+    const waiting = this.line.wait(deadline, signal);
+    this.tokens.fillPool(); // another token of the pool brings another budget
+    this.drain();
+    return waiting;
+  }
+
+  /**
+   * Serves the line from the store while it answers: the first caller claims, and while there is no
+   * budget, sleeps as long as the store says (or until an answer or a refresh here wakes it). Callers
+   * whose deadline comes before the next chance leave at once. Once the store stops answering, the
+   * line is served here.
+   */
+  private async serveFromStore(): Promise<void> {
+    if (this.servingFromStore) return;
+    this.servingFromStore = true;
+    try {
+      while (!this.stopped && this.line.first() && this.sharing) {
+        const claimed = await this.claimFromStore();
+        if (claimed === STORE_UNAVAILABLE) break;
+        if (typeof claimed === 'object') {
+          this.settleFirst(claimed);
+          continue;
+        }
+        try {
+          this.assertNotRefused();
+        } catch (refused) {
+          this.line.settleEach(() => (refused as GenesysAuthError).forCaller());
+          break;
+        }
+        this.tokens.fillPool(); // another token of the pool brings another budget
+        const wakeAt = this.clock.now() + claimed;
+        this.line.settleEach((waiter) => (waiter.deadline < wakeAt ? this.sharedBudgetTooFar() : undefined));
+        await this.sleepUntilWoken(claimed);
+      }
+    } finally {
+      this.servingFromStore = false;
+    }
+    if (this.line.size > 0) this.drain(); // the store stopped answering: served here
+  }
+
+  /** A claim from the store for the first caller (see {@link claimShared}); a failure of the token service is that caller's. */
+  private async claimFromStore(): Promise<GateLease | number | typeof STORE_UNAVAILABLE> {
+    try {
+      return await this.claimShared();
+    } catch (error) {
+      if (!(error instanceof StoreUnavailable)) throw error;
+      this.countAlone(this.clock.now());
+      return STORE_UNAVAILABLE;
+    }
+  }
+
+  /**
+   * How long to wait after a refused claim. A cool-down read from the store is bounded like one of our
+   * own (another replica may be configured otherwise). Without one, a wait within the window is exact
+   * (the oldest counted answer leaves it then); a longer one means every claim is still in flight, and
+   * one may be answered any moment, here (which wakes us) or at another replica (which we poll for).
+   */
+  private sharedRetryInMs(retryInMs: number, coolingDown: boolean): number {
+    if (coolingDown) return Math.min(retryInMs, this.limits.maxCoolDownMs);
+    return retryInMs <= this.limits.windowMs ? retryInMs : SHARED_POLL_MS;
+  }
+
+  /** Gives `lease` to the first caller; a lease no one is left to use goes back uncounted. */
+  private settleFirst(lease: GateLease): void {
+    const first = this.line.first();
+    if (first) this.line.settle(first, lease);
+    else lease.release(401);
+  }
+
+  /** Waits `ms`, or less when woken. */
+  private sleepUntilWoken(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.clock.clearTimeout(timer);
+        if (this.wakeStoreServer === wake) this.wakeStoreServer = undefined;
+        resolve();
       };
-      if (signal) waiter.stopListening = onAbort(signal, () => this.settle(waiter, this.throttled('the caller aborted the request while it waited')));
-      this.waiters.push(waiter);
-      this.queued++;
-      this.tokens.fillPool(); // another token of the pool brings another budget
-      this.scheduleWake(now);
+      const timer = this.clock.setTimeout(wake, ms);
+      this.wakeStoreServer = wake;
     });
   }
 
   /**
-   * Budget from the shared store, for the cluster: tries each held token in turn, and when none has
-   * budget, waits as the store says (polling while answers are in flight), up to `deadline`. Resolves `undefined` when the store stopped answering: the caller
-   * then counts locally.
+   * One claim on the store, on the held tokens in turn (the first with budget wins): a lease, or how
+   * many ms until budget may free up. Fetches a token first when none is held.
+   * @throws StoreUnavailable when the store did not answer.
    */
-  private async acquireShared(deadline: number, signal?: AbortSignal): Promise<GateLease | undefined> {
+  private async claimShared(): Promise<GateLease | number> {
     const { guard, keys } = this.shared!;
-    this.assertRoomInLine();
-    this.sharedWaiting++;
-    try {
-      for (;;) {
-        if (this.stopped) throw new GenesysAuthError('shutdown', 'Genesys API request not sent: the application is shutting down');
-        if (signal?.aborted) throw this.throttled('the caller aborted the request while it waited');
-        const now = this.clock.now();
-        const candidates = this.tokens.pool.flatMap((slot, index) => {
-          const token = slot.coolDownEndsAt <= now ? slot.usableToken() : undefined;
-          const record = token && this.budgetOf(index, token.accessToken);
-          return record && record.probeUntil <= now ? [record] : [];
-        });
-        if (candidates.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
-          await this.tokens.getToken();
-          continue;
-        }
-        let waitMs = Number.POSITIVE_INFINITY;
-        for (const record of candidates) {
-          const key = keys.budget(record.accessToken);
-          const claim = await guard.claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs, this.limits.maxCoolDownMs);
-          if (claim.granted && record.probeUntil <= this.clock.now()) return this.sharedLease(record, key, claim.claimId);
-          if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
-          // A cool-down read from the store is bounded like one of our own: another replica may be configured otherwise.
-          else waitMs = Math.min(waitMs, claim.retryInMs, claim.coolingDown ? this.limits.maxCoolDownMs : SHARED_POLL_MS);
-        }
-        if (candidates.length === 0) waitMs = SHARED_POLL_MS; // every token cooling down or on trial: look again soon
-        this.assertNotRefused(); // no budget now: waiting for it could only end in a 401
-        this.tokens.fillPool(); // another token of the pool brings another budget
-        const wakeAt = this.clock.now() + (Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS);
-        if (wakeAt > deadline) {
-          throw this.throttled(`waited for rate budget shared with other replicas (${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token) past rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms)`);
-        }
-        await this.pause(wakeAt - this.clock.now(), signal);
+    for (;;) {
+      if (this.stopped) throw this.shutdown('the application is shutting down');
+      const now = this.clock.now();
+      // Requests sent while the store did not answer are not in its count: until a window after every replica has found
+      // it back, keep to our share too.
+      const recovering = guard.degraded || guard.recoveredWithin(this.limits.windowMs + STORE_RECOVERY_SPREAD_MS);
+      const candidates = this.tokens.pool.flatMap((slot, index) => {
+        const token = slot.coolDownEndsAt <= now ? slot.usableToken() : undefined;
+        const record = token && this.budgetOf(index, token.accessToken);
+        return record && record.probeUntil <= now && (!recovering || record.budget.remaining(now) > 0) ? [record] : [];
+      });
+      if (candidates.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
+        await this.tokens.getToken();
+        continue;
       }
-    } catch (error) {
-      if (error instanceof StoreUnavailable) return undefined;
-      throw error;
-    } finally {
-      this.sharedWaiting--;
+      if (candidates.length === 0) return SHARED_POLL_MS; // every token cooling down or on trial: look again soon
+      let waitMs = Number.POSITIVE_INFINITY;
+      for (const record of candidates) {
+        const key = keys.budget(record.accessToken);
+        this.sharedClaimsInFlight++;
+        const claim = await guard
+          .claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs, this.limits.maxCoolDownMs)
+          .finally(() => this.sharedClaimsInFlight--);
+        const usedInWindow = claim.granted ? this.limits.requestsPerToken - (claim.remaining ?? 0) : this.limits.requestsPerToken;
+        if (!recovering) record.budget.shareWith(claim.replicas ?? 1, usedInWindow); // after an outage the store has forgotten who was there
+        this.countingInStore = true;
+        this.sharedCredit = claim.granted ? Math.min(Math.max(1, claim.remaining ?? 1), this.limits.requestsPerToken) : 1;
+        if (claim.granted && record.probeUntil <= this.clock.now()) return this.sharedLease(record, key, claim.claimId);
+        if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
+        else waitMs = Math.min(waitMs, this.sharedRetryInMs(claim.retryInMs, claim.coolingDown === true));
+      }
+      return waitMs;
     }
   }
 
+  /**
+   * A lease on budget claimed from the store. It is counted here too, so that if the store stops
+   * answering, this replica's own recent requests still count against its share.
+   */
   private sharedLease(record: SlotBudget, key: string, claimId: string): GateLease {
-    let released = false;
+    const local = record.budget.take(this.clock.now());
     const probe = this.startProbe(record);
     return {
       accessToken: record.accessToken,
       release: (status) => {
-        if (released) return;
-        released = true;
-        void this.shared!.guard.settleBudget(key, claimId, countedByApi(status));
+        if (local.settled) return;
+        const counted = countedByApi(status);
+        record.budget.settle(local, this.clock.now(), counted);
         this.onAnswer(record, probe, status);
+        void this.shared!.guard.settleBudget(key, claimId, counted).then(() => this.wakeStoreServer?.());
       },
     };
   }
@@ -222,55 +299,44 @@ export class RateGate {
     if (probe) record.probeUntil = 0;
   }
 
-  /** Waits `ms`, or less when the caller aborts (the caller's signal is checked by the interceptor). */
-  private pause(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.clock.clearTimeout(timer);
-        this.pauses.delete(done);
-        stopListening?.();
-        resolve();
-      };
-      const timer = this.clock.setTimeout(done, ms);
-      this.pauses.add(done);
-      const stopListening = signal ? onAbort(signal, done) : undefined;
-    });
-  }
-
   /** Rejects every waiting caller with a `shutdown` error saying `because`, and stops. */
   close(because: string): void {
     this.stopped = true;
     this.subscription.unsubscribe();
     if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
-    const shutdown = new GenesysAuthError('shutdown', `Genesys API request not sent: ${because}`);
-    for (let index = this.head; index < this.waiters.length; index++) this.settle(this.waiters[index], shutdown);
-    this.waiters.length = 0;
-    this.head = 0;
-    for (const wake of [...this.pauses]) wake();
+    this.line.settleEach(() => this.shutdown(because));
+    this.wakeStoreServer?.();
   }
 
   /** Serves waiters in order while some token has budget; then sleeps until the next budget or cool-down frees up. */
   private drain(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.line.size === 0) return;
     const now = this.clock.now();
-    while (this.queued > 0) {
-      const waiter = this.waiters[this.head];
-      if (waiter.settled) {
-        this.dequeue();
-        continue;
-      }
+    if (this.shared?.guard.wouldUse(now)) {
+      this.wakeStoreServer?.();
+      void this.serveFromStore();
+      return;
+    }
+    for (let waiter = this.line.first(); waiter; waiter = this.line.first()) {
       const lease = this.take(now);
       if (!lease) break;
-      this.dequeue();
-      this.settle(waiter, lease);
+      this.line.settle(waiter, lease);
     }
-    if (this.queued > 0) {
+    if (this.line.size > 0) {
       this.tokens.fillPool();
       this.scheduleWake(now);
     }
   }
 
+  /** From now on budgets are counted here, not in the store: once per outage, take this replica's share of what the store counted. */
+  private countAlone(now: number): void {
+    if (!this.countingInStore) return;
+    this.countingInStore = false;
+    for (const record of this.budgets) record?.budget.countAloneFrom(now);
+  }
+
   private take(now: number): GateLease | undefined {
+    this.countAlone(now);
     let best: SlotBudget | undefined;
     let bestRemaining = 0;
     this.tokens.pool.forEach((slot, index) => {
@@ -295,7 +361,7 @@ export class RateGate {
         if (claim.settled) return;
         record.budget.settle(claim, this.clock.now(), countedByApi(status));
         this.onAnswer(record, probe, status);
-        if (this.queued > 0) this.drain();
+        if (this.line.size > 0) this.drain();
       },
     };
   }
@@ -336,40 +402,25 @@ export class RateGate {
     }, at - now);
   }
 
-  private expire(waiter: Waiter): void {
-    if (waiter.settled) return;
-    const waitedMs = this.clock.now() - waiter.since;
+  /** The error of a caller of the local line whose deadline passed. */
+  private expiredInLine(waitedMs: number): GenesysAuthError {
     const cooling = this.tokens.getState().pool.coolingDown;
     const why = cooling > 0 ? `${cooling} of ${this.tokens.pool.length} tokens cooling down after a 429, the others out of budget` : 'every token out of budget';
-    this.settle(
-      waiter,
-      this.throttled(
-        `waited ${waitedMs} ms for rate budget (${why}: ${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token), the limit set by rateLimit.maxWaitMs`,
-      ),
+    return this.throttled(
+      `waited ${waitedMs} ms for rate budget (${why}: ${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token), the limit set by rateLimit.maxWaitMs`,
     );
   }
 
-  private settle(waiter: Waiter, outcome: GateLease | GenesysAuthError): void {
-    if (waiter.settled) return;
-    waiter.settled = true;
-    this.queued--;
-    this.clock.clearTimeout(waiter.timer);
-    waiter.stopListening?.();
-    if (outcome instanceof GenesysAuthError) waiter.reject(outcome);
-    else waiter.resolve(outcome);
+  /** The error of a shared-line caller whose deadline comes before the store's next budget. */
+  private sharedBudgetTooFar(): GenesysAuthError {
+    return this.throttled(
+      `rate budget shared with other replicas (${this.limits.requestsPerToken} requests per ${this.limits.windowMs} ms per token) frees up only after rateLimit.maxWaitMs (${this.limits.maxWaitMs} ms)`,
+    );
   }
 
-  private dequeue(): void {
-    this.head++;
-    if (this.head > 1024 && this.head * 2 > this.waiters.length) {
-      this.waiters.splice(0, this.head);
-      this.head = 0;
-    }
-  }
-
-  /** Fails fast once `maxQueued` callers wait, in the local line or on the shared store. */
+  /** Fails fast once `maxQueued` callers wait. */
   private assertRoomInLine(): void {
-    if (this.queued + this.sharedWaiting >= this.limits.maxQueued) {
+    if (this.line.size >= this.limits.maxQueued) {
       throw this.throttled(`rateLimit.maxQueued (${this.limits.maxQueued}) requests are already waiting`);
     }
   }
@@ -388,6 +439,10 @@ export class RateGate {
         `Genesys API request not sent: the API refuses this client's freshly renewed tokens (401); the next renewal is allowed in ${Math.ceil(renewalInMs)} ms`,
       );
     }
+  }
+
+  private shutdown(because: string): GenesysAuthError {
+    return new GenesysAuthError('shutdown', `Genesys API request not sent: ${because}`);
   }
 
   private throttled(why: string): GenesysAuthError {

@@ -21,12 +21,43 @@ export class SlidingWindowBudget {
   private answered = 0;
   private readonly inFlight = new Set<BudgetLease>();
 
+  /** The requests this replica may send in a window: all of them, or its share when other replicas use the token too. */
+  private limit: number;
+
   constructor(
-    private readonly limit: number,
+    /** The token's whole budget per window. */
+    private readonly fullLimit: number,
     private readonly windowMs: number,
     /** A lease not settled after this long is taken as answered then (a request whose answer the library never saw). */
     private readonly leaseTimeoutMs: number,
-  ) {}
+  ) {
+    this.limit = fullLimit;
+  }
+
+  /** Requests of the whole cluster in the window, as the shared store last said. */
+  private usedInCluster = 0;
+
+  /**
+   * What a shared store last said of this token: `replicas` replicas use it (this one included), and
+   * `usedInWindow` requests count in the window. When this budget is what counts (the store cannot be
+   * reached), this replica counts on an equal share, not the whole.
+   */
+  shareWith(replicas: number, usedInWindow: number): void {
+    this.limit = Math.max(1, Math.floor(this.fullLimit / replicas));
+    this.usedInCluster = Math.min(usedInWindow, this.fullLimit);
+  }
+
+  /**
+   * The store stopped answering: from `now` this budget counts alone. Of the requests the store last
+   * counted, this replica takes its share as spent (or its own, if more), so that the replicas
+   * together stay within the budget for the window the store's count still covers.
+   */
+  countAloneFrom(now: number): void {
+    this.expire(now);
+    const shareOfUsed = Math.ceil((this.usedInCluster * this.limit) / this.fullLimit);
+    const missing = shareOfUsed - this.answered - this.inFlight.size;
+    for (let index = 0; index < missing; index++) this.record(now);
+  }
 
   /** Requests that may be sent right now. */
   remaining(now: number): number {

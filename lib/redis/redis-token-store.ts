@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { createClient, type RedisClientType } from 'redis';
+import type { RedisClientType } from 'redis';
 import { GenesysAuthError, inspectAs } from '../errors.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from '../store/genesys-token-store.js';
 
@@ -20,29 +20,51 @@ export type RedisTokenStoreOptions = {
   readonly encryptionKey?: Buffer | string;
 } & ({ readonly url: string; readonly client?: never } | { readonly client: RedisClientLike; readonly url?: never });
 
-/** The part of a node-redis client this store uses. */
-export type RedisClientLike = Pick<RedisClientType, 'get' | 'set' | 'eval'>;
+/**
+ * What this store needs of a node-redis connection: a client (`createClient`), a Redis Cluster
+ * (`createCluster`) or a Sentinel-managed primary (`createSentinel`), connected by the app. Every key a
+ * script touches carries the same hash tag, so in a cluster each script runs on one slot.
+ */
+export interface RedisClientLike {
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string, options: { PX: number; NX?: true }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
 
-/** Claims one request of budget: nothing while cooling down; else at most `limit` claims counted in the window (Redis' clock for all replicas). */
+/** Longest our own client may take to connect (TCP and handshake) or to close politely; then it is destroyed. */
+const CONNECTION_DEADLINE_MS = 2_000;
+
+/**
+ * Claims one request of budget: nothing while cooling down; else at most `limit` claims counted in the
+ * window (Redis' clock for all replicas). Also notes which replicas claim on the key (KEYS[3], one
+ * entry per store, kept a minute or a window) and answers how many did: a replica that later cannot
+ * reach Redis counts only its share of the budget.
+ */
 const CLAIM_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local limit, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local seen = math.max(window, 60000)
+redis.call('ZADD', KEYS[3], now, ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - seen)
+redis.call('PEXPIRE', KEYS[3], seen)
+local replicas = redis.call('ZCARD', KEYS[3])
 local cooling = redis.call('PTTL', KEYS[2])
 local maxCoolDown = tonumber(ARGV[5])
-if maxCoolDown and cooling > maxCoolDown then
+if cooling > maxCoolDown then
   redis.call('PEXPIRE', KEYS[2], maxCoolDown)
   cooling = maxCoolDown
 end
-if cooling > 0 then return {0, cooling, 1} end
-local limit, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if cooling > 0 then return {0, cooling, 1, replicas} end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
+local counted = redis.call('ZCARD', KEYS[1])
+if counted < limit then
   redis.call('ZADD', KEYS[1], now + lease, ARGV[4])
   redis.call('PEXPIRE', KEYS[1], lease + window)
-  return {1, 0, 0}
+  return {1, 0, 0, replicas, limit - counted - 1}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, math.max(1, tonumber(oldest[2]) + window - now), 0}
+return {0, math.max(1, tonumber(oldest[2]) + window - now), 0, replicas}
 `;
 
 /** The claim's answer arrived: it counts from now (Redis' clock) for the window, or not at all when the API did not count it (ARGV[2] = '0'). */
@@ -87,13 +109,17 @@ const ENCRYPTED_VALUE = /^gcm\d+:/;
 export class RedisTokenStore implements GenesysTokenStore {
   /** Key prefix, ending in `:`. */
   readonly keyPrefix: string;
-  private readonly client: RedisClientLike;
+  /** The connection the app gave, if it gave one. */
+  private readonly appClient?: RedisClientLike;
+  private readonly url?: string;
   /** Our own client, when we created it from `url`: connected on first use, closed by {@link close}. */
-  private readonly ownClient?: RedisClientType;
-  private connecting?: Promise<unknown>;
+  private ownClient?: RedisClientType;
+  private connecting?: Promise<RedisClientLike>;
   /** Once closed, calls fail at once (the library then goes on alone) instead of reopening a connection nothing would close. */
   private closed = false;
   private readonly key?: Buffer;
+  /** Names this store among the replicas claiming budget on a key (see {@link BudgetClaim.replicas}). */
+  private readonly replicaId = randomUUID();
   private readonly logger = new Logger('GenesysAuth:store');
   /** A value this store could not read was reported: once per store, since every later read would say the same. */
   private reportedUnreadable = false;
@@ -102,85 +128,127 @@ export class RedisTokenStore implements GenesysTokenStore {
     this.keyPrefix = options.keyPrefix ?? 'genesys-auth:';
     inspectAs(this, () => ({ keyPrefix: this.keyPrefix, encrypted: this.key !== undefined }));
     if (options.encryptionKey !== undefined) this.key = encryptionKeyOf(options.encryptionKey);
-    if (options.client) {
-      this.client = options.client;
-    } else if (typeof options.url === 'string' && options.url !== '') {
-      // No offline queue: while Redis is down commands fail at once, and the library falls back to memory.
-      this.ownClient = createClient({ url: options.url, disableOfflineQueue: true, socket: { connectTimeout: 2_000 } }) as RedisClientType;
-      this.ownClient.on('error', () => undefined); // reported by the library's fallback, once; without a listener node-redis would throw
-      this.client = this.ownClient;
-    } else {
-      throw new GenesysAuthError('invalid_options', 'RedisTokenStore: give either a "url" or a connected "client"');
-    }
+    if (options.client) this.appClient = options.client;
+    else if (typeof options.url === 'string' && options.url !== '') this.url = options.url;
+    else throw new GenesysAuthError('invalid_options', 'RedisTokenStore: give either a "url" or a connected "client"');
   }
 
   async getToken(key: string): Promise<StoredToken | undefined> {
-    await this.connected();
-    const fullKey = this.keyPrefix + key;
-    const raw = await this.client.get(fullKey);
+    const client = await this.connected();
+    const fullKey = this.redisKey(key);
+    const raw = await client.get(fullKey);
     return raw === null ? undefined : this.decode(String(raw), fullKey);
   }
 
   async setToken(key: string, token: StoredToken): Promise<void> {
     const ttlMs = Math.floor(token.expiresAt - Date.now());
     if (ttlMs <= 0) return;
-    await this.connected();
-    const fullKey = this.keyPrefix + key;
-    await this.client.set(fullKey, this.encode(token, fullKey), { PX: ttlMs });
+    const client = await this.connected();
+    const fullKey = this.redisKey(key);
+    await client.set(fullKey, this.encode(token, fullKey), { PX: ttlMs });
   }
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    await this.connected();
-    return (await this.client.set(this.keyPrefix + key, owner, { PX: Math.max(1, Math.ceil(ttlMs)), NX: true })) === 'OK';
+    const client = await this.connected();
+    return (await client.set(this.redisKey(key), owner, { PX: Math.max(1, Math.ceil(ttlMs)), NX: true })) === 'OK';
   }
 
   async releaseLock(key: string, owner: string): Promise<void> {
-    await this.connected();
-    await this.client.eval(RELEASE_SCRIPT, { keys: [this.keyPrefix + key], arguments: [owner] });
+    const client = await this.connected();
+    await client.eval(RELEASE_SCRIPT, { keys: [this.redisKey(key)], arguments: [owner] });
   }
 
   async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs?: number): Promise<BudgetClaim> {
-    await this.connected();
+    const client = await this.connected();
     const claimId = randomUUID();
-    const args = [String(limit), String(Math.ceil(windowMs)), String(Math.ceil(leaseTtlMs)), claimId];
-    if (maxCoolDownMs !== undefined) args.push(String(Math.max(1, Math.ceil(maxCoolDownMs))));
-    const budgetKey = this.keyPrefix + key;
-    const [granted, retryInMs, cooling] = (await this.client.eval(CLAIM_SCRIPT, { keys: [budgetKey, `${budgetKey}:cooldown`], arguments: args })) as number[];
-    return granted === 1 ? { granted: true, claimId } : { granted: false, retryInMs: Number(retryInMs), coolingDown: cooling === 1 };
+    const maxCoolDown = maxCoolDownMs === undefined ? Number.MAX_SAFE_INTEGER : Math.max(1, Math.ceil(maxCoolDownMs));
+    const args = [String(limit), String(Math.ceil(windowMs)), String(Math.ceil(leaseTtlMs)), claimId, String(maxCoolDown), this.replicaId];
+    const budgetKey = this.redisKey(key);
+    const answer = await client.eval(CLAIM_SCRIPT, { keys: [budgetKey, `${budgetKey}:cooldown`, `${budgetKey}:replicas`], arguments: args });
+    const [granted, retryInMs, cooling, replicas, remaining] = (answer as unknown[]).map(Number);
+    return granted === 1 ? { granted: true, claimId, remaining, replicas } : { granted: false, retryInMs, coolingDown: cooling === 1, replicas };
   }
 
   async settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {
-    await this.connected();
-    await this.client.eval(SETTLE_SCRIPT, { keys: [this.keyPrefix + key], arguments: [claimId, counted === false ? '0' : '1'] });
+    const client = await this.connected();
+    await client.eval(SETTLE_SCRIPT, { keys: [this.redisKey(key)], arguments: [claimId, counted === false ? '0' : '1'] });
   }
 
   async coolDown(key: string, durationMs: number): Promise<void> {
-    await this.connected();
-    await this.client.eval(COOL_DOWN_SCRIPT, { keys: [`${this.keyPrefix + key}:cooldown`], arguments: [String(Math.max(1, Math.ceil(durationMs)))] });
-  }
-
-  /** Closes the client the store created from `url`; a client the app gave stays the app's to close. */
-  async close(): Promise<void> {
-    this.closed = true;
-    if (!this.ownClient) return;
-    const wasOpen = this.ownClient.isOpen;
-    this.connecting = undefined;
-    if (wasOpen) await this.ownClient.close().catch(() => this.ownClient?.destroy());
-    else this.ownClient.destroy();
+    const client = await this.connected();
+    await client.eval(COOL_DOWN_SCRIPT, { keys: [`${this.redisKey(key)}:cooldown`], arguments: [String(Math.max(1, Math.ceil(durationMs)))] });
   }
 
   /**
-   * Connects our own client on first use; a failed attempt is retried by the next call. Once open,
-   * node-redis reconnects by itself; meanwhile commands fail at once (no offline queue).
+   * Closes the client the store created from `url`, within {@link CONNECTION_DEADLINE_MS} whatever
+   * Redis does (a polite close waits for answers a silent Redis never sends); a client the app gave
+   * stays the app's to close.
    */
-  private async connected(): Promise<void> {
+  async close(): Promise<void> {
+    this.closed = true;
+    this.connecting = undefined;
+    const own = this.ownClient;
+    this.ownClient = undefined;
+    if (!own) return;
+    if (!own.isOpen) return own.destroy();
+    const closing = own.close().catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, CONNECTION_DEADLINE_MS, 'late')));
+    const outcome = await Promise.race([closing, deadline]);
+    clearTimeout(timer);
+    if (outcome === 'late') own.destroy();
+  }
+
+  /** Redis' key for the library's `key`: prefixed, and hash-tagged so that a key and its companions (`:cooldown`, `:replicas`) share a cluster slot. */
+  private redisKey(key: string): string {
+    return `${this.keyPrefix}{${key}}`;
+  }
+
+  /**
+   * The connection: the app's, or our own, created and connected on first use (a failed or late
+   * attempt is dropped and the next call tries again). Once open, node-redis reconnects by itself;
+   * meanwhile commands fail at once (no offline queue). `redis` is loaded only here, so importing
+   * this module starts nothing.
+   */
+  private async connected(): Promise<RedisClientLike> {
     if (this.closed) throw new Error('RedisTokenStore is closed');
-    if (!this.ownClient || this.ownClient.isOpen) return;
-    this.connecting ??= this.ownClient.connect().catch((error: unknown) => {
-      this.connecting = undefined;
+    if (this.appClient) return this.appClient;
+    if (this.ownClient?.isReady) return this.ownClient;
+    this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async connect(): Promise<RedisClientLike> {
+    // Open but not ready: node-redis is reconnecting by itself.
+    if (this.ownClient?.isOpen) throw new Error('Redis is reconnecting');
+    this.ownClient?.destroy();
+    const { createClient } = await import('redis');
+    if (this.closed) throw new Error('RedisTokenStore is closed');
+    // No offline queue: while Redis is down commands fail at once, and the library goes on alone.
+    const client = createClient({ url: this.url, disableOfflineQueue: true, socket: { connectTimeout: CONNECTION_DEADLINE_MS } }) as RedisClientType;
+    client.on('error', () => undefined); // reported by the library's fallback, once; without a listener node-redis would throw
+    this.ownClient = client;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // A server that accepts TCP but never answers holds the handshake forever: bound it.
+      const connecting = client.connect();
+      connecting.catch(() => undefined); // it may fail after the deadline, once destroyed
+      await Promise.race([
+        connecting,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer the handshake within ${CONNECTION_DEADLINE_MS} ms`)), CONNECTION_DEADLINE_MS))),
+      ]);
+    } catch (error) {
+      if (this.ownClient === client) this.ownClient = undefined;
+      client.destroy();
       throw error;
-    });
-    await this.connecting;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.closed) {
+      client.destroy();
+      throw new Error('RedisTokenStore is closed');
+    }
+    return client;
   }
 
   /** `token` as stored under `fullKey`: JSON, encrypted and bound to `fullKey` when the store has a key. */

@@ -8,15 +8,30 @@ export interface StoredToken {
 }
 
 /** The answer to a budget claim: granted (settle it with `claimId` once the answer arrives), or when to try again. */
-export type BudgetClaim =
-  | { readonly granted: true; readonly claimId: string }
+export type BudgetClaim = (
+  | {
+      readonly granted: true;
+      readonly claimId: string;
+      /**
+       * Requests left in the window after this one, if the store knows: a replica sends that many
+       * claims at once before its callers queue for the store. Without it, one at a time.
+       */
+      readonly remaining?: number;
+    }
   | {
       readonly granted: false;
       /** When budget frees up at the latest (an answer in flight may free it sooner). */
       readonly retryInMs: number;
       /** The token is cooling down after a 429: nothing frees before `retryInMs`. */
       readonly coolingDown?: boolean;
-    };
+    }
+) & {
+  /**
+   * How many replicas (stores) claimed budget on this key lately (Redis: within a minute or the window), this one included. While
+   * the store cannot be reached, a replica counts on its share of the budget rather than on all of it.
+   */
+  readonly replicas?: number;
+};
 
 /**
  * Where the tokens of a client live, and the counters of their rate budgets, so that several

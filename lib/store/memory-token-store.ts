@@ -56,7 +56,7 @@ export class MemoryTokenStore implements GenesysTokenStore {
     const claimId = randomUUID();
     budget.claims.set(claimId, { countsUntil: now + leaseTtlMs + windowMs, windowMs });
     budget.idleAfter = Math.max(budget.idleAfter, now + leaseTtlMs + windowMs);
-    return { granted: true, claimId };
+    return { granted: true, claimId, remaining: limit - budget.claims.size };
   }
 
   async settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {

@@ -10,6 +10,9 @@ export const STORE_CALL_TIMEOUT_MS = 1_000;
 /** While the store does not answer, how often one call tries it again. */
 const STORE_PROBE_INTERVAL_MS = 1_000;
 
+/** How much later than another replica one may find the store back: its next probe, and that probe's bound. */
+export const STORE_RECOVERY_SPREAD_MS = STORE_PROBE_INTERVAL_MS + STORE_CALL_TIMEOUT_MS;
+
 /** Thrown by a guarded budget claim when the store did not answer: the caller counts locally instead. */
 export class StoreUnavailable extends Error {}
 
@@ -21,6 +24,8 @@ export class StoreUnavailable extends Error {}
 export class StoreGuard {
   private readonly logger = new Logger('GenesysAuth:store');
   private failing = false;
+  /** When the store last came back after failing (epoch ms; 0 if it never failed). */
+  private answeringAgainSince = 0;
   private lastProbeAt = 0;
   private users = 0;
   /** Keys whose unusable value was reported: one warning per bad value, not one per read. */
@@ -37,13 +42,18 @@ export class StoreGuard {
    * Whether to use the store now: always while it answers; while it does not, once a second (one
    * caller's call finds out whether it is back, the others go on alone).
    */
-  useNow(now: number): boolean {
+  private useNow(now: number): boolean {
     if (!this.probeDue(now)) return !this.failing;
     this.lastProbeAt = now;
     return true;
   }
 
-  /** Whether {@link useNow} would say yes, without taking the probe. */
+  /** Whether the store came back from an outage less than `ms` ago: what was counted meanwhile is not in its counts. */
+  recoveredWithin(ms: number): boolean {
+    return Date.now() - this.answeringAgainSince < ms;
+  }
+
+  /** Whether a call now would reach the store (it answers, or a probe is due), without taking the probe. */
   wouldUse(now: number): boolean {
     return !this.failing || this.probeDue(now);
   }
@@ -86,11 +96,17 @@ export class StoreGuard {
     return this.call(() => this.store.releaseLock(key, owner), undefined);
   }
 
-  /** @throws StoreUnavailable when the store failed: count this request locally. */
+  /**
+   * The store's answer, checked: a claim without an id, a wait that is not a number of ms (bounded by
+   * `windowMs` plus the lease, or by the cool-down ceiling) or a replica count that is not a positive
+   * integer counts as no answer.
+   * @throws StoreUnavailable when the store failed or gave no usable answer: count this request locally.
+   */
   async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs: number): Promise<BudgetClaim> {
-    const claim = await this.call<BudgetClaim | undefined>(() => this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), undefined);
-    if (!claim) throw new StoreUnavailable();
-    return claim;
+    const claim: unknown = await this.call<unknown>(() => this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), undefined);
+    const checked = claimOf(claim, Math.max(windowMs + leaseTtlMs, maxCoolDownMs));
+    if (!checked) throw new StoreUnavailable();
+    return checked;
   }
 
   /** See {@link GenesysTokenStore.settleBudget}; `counted: false` frees the claim at once. */
@@ -114,7 +130,13 @@ export class StoreGuard {
     await this.store.close?.().catch(() => undefined);
   }
 
+  /**
+   * Runs `operation` within {@link STORE_CALL_TIMEOUT_MS}, or gives `fallback` when it fails. While the
+   * store is failing, only one call a second tries it (the probe); the others get `fallback` at once,
+   * so a silent store costs callers nothing beyond that probe.
+   */
   private async call<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
+    if (this.failing && !this.useNow(Date.now())) return fallback;
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
@@ -126,10 +148,14 @@ export class StoreGuard {
       ]);
       if (this.failing) {
         this.failing = false;
+        this.answeringAgainSince = Date.now();
         this.logger.log('Genesys token store reachable again: tokens and rate budgets are shared again');
       }
       return result;
     } catch (error) {
+      // The next probe is due a second after this failure, not after its start: a call that failed by
+      // timing out would otherwise make the next one due at once, and callers would probe in turn.
+      this.lastProbeAt = Date.now();
       if (!this.failing) {
         this.failing = true;
         // The store's error message may name its host; it never holds a token (keys are hashed, values are not in errors).
@@ -154,6 +180,28 @@ export class StoreGuard {
 }
 
 const guards = new Map<GenesysTokenStore, StoreGuard>();
+
+/** Most replicas a store may say share a token; more would make each one's share meaningless. */
+const MAX_REPLICAS = 10_000;
+
+/** Whether `value` is absent or an integer of at least `least`. */
+function isOptionalCount(value: unknown, least: number): value is number | undefined {
+  return value === undefined || (typeof value === 'number' && Number.isInteger(value) && value >= least);
+}
+
+/** `answer` as a {@link BudgetClaim}, if it is one; waits bounded by `maxWaitMs`. */
+function claimOf(answer: unknown, maxWaitMs: number): BudgetClaim | undefined {
+  if (typeof answer !== 'object' || answer === null) return undefined;
+  const { granted, claimId, retryInMs, coolingDown, replicas, remaining } = answer as Record<string, unknown>;
+  if (!isOptionalCount(replicas, 1) || !isOptionalCount(remaining, 0)) return undefined;
+  const shared = replicas === undefined ? {} : { replicas: Math.min(replicas, MAX_REPLICAS) };
+  if (granted === true) {
+    if (typeof claimId !== 'string' || claimId === '') return undefined;
+    return { granted, claimId, ...shared, ...(remaining === undefined ? {} : { remaining }) };
+  }
+  if (granted !== false || typeof retryInMs !== 'number' || !(retryInMs >= 0)) return undefined;
+  return { granted, retryInMs: Math.min(Math.max(1, retryInMs), maxWaitMs), coolingDown: coolingDown === true, ...shared };
+}
 
 /** Store keys of one client. */
 export interface ClientStoreKeys {
