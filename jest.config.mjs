@@ -2,7 +2,8 @@
 export default {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testRegex: String.raw`test/.*\.(spec|e2e-spec)\.ts$`,
+  // The repository's own tests only: the fixture apps' tests run inside their apps (test/package.e2e-spec.ts).
+  testMatch: ['<rootDir>/test/*.{spec,e2e-spec}.ts'],
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: {
     '^nestjs-genesys-auth$': '<rootDir>/lib/index.ts',

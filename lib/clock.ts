@@ -22,6 +22,3 @@ export const systemClock: Clock = {
   },
   clearTimeout: (timer) => clearTimeout(timer),
 };
-
-/** Injection token of the {@link Clock} the library uses; override it in tests if you need to. */
-export const GENESYS_AUTH_CLOCK = Symbol('GENESYS_AUTH_CLOCK');

@@ -79,7 +79,7 @@ export class GenesysAuthInterceptor {
 
   /** Longest a request waits, in all, for budget and after 429s. */
   private readonly maxWaitMs: number;
-  /** Requests in flight on every instance this interceptor is attached to: a retired client waits for them. */
+  /** @internal Requests in flight on every instance this interceptor is attached to: a retired client waits for them. */
   readonly requests: RequestCounter;
 
   /** @internal Created by the client unit. */

@@ -1,6 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { GenesysClientRegistryModule, type GenesysClientRegistryModuleAsyncOptions, type GenesysClientRegistryModuleOptions } from './client/registry.module.js';
-import { GENESYS_AUTH_CLOCK, systemClock } from './clock.js';
 import { GenesysAuthConfigurableModule } from './genesys-auth.module-definition.js';
 
 /**
@@ -20,9 +19,7 @@ import { GenesysAuthConfigurableModule } from './genesys-auth.module-definition.
  *   }),
  * })
  */
-@Module({
-  providers: [{ provide: GENESYS_AUTH_CLOCK, useValue: systemClock }],
-})
+@Module({})
 export class GenesysAuthModule extends GenesysAuthConfigurableModule {
   /** Provides `GenesysClientRegistry`: Genesys clients created at run time, one per key. */
   static forRegistry(options: GenesysClientRegistryModuleOptions = {}): DynamicModule {

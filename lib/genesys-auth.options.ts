@@ -190,6 +190,3 @@ export function resolveGenesysAuthOptions(options: GenesysAuthModuleOptions): Re
     ...(raw.tokenStore === undefined ? {} : { tokenStore: tokenStoreOption(raw.tokenStore) }),
   });
 }
-
-/** Injection token of the {@link ResolvedGenesysAuthConfig}. */
-export const GENESYS_AUTH_CONFIG = Symbol('GENESYS_AUTH_CONFIG');

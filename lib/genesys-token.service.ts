@@ -10,7 +10,7 @@ import { NO_TELEMETRY, type ClientTelemetry } from './telemetry.js';
 import type { GenesysTokenClient } from './token-client.js';
 import { TokenSlot } from './token-slot.js';
 
-/** What a token service needs besides its configuration; the client unit provides it. */
+/** @internal What a token service needs besides its configuration; the client unit provides it. */
 export interface GenesysTokenServiceContext {
   /** Logger context, naming the client when there are several. */
   readonly logContext: string;
@@ -153,7 +153,7 @@ export class GenesysTokenService {
     return this.consecutiveApiRejections > 0;
   }
 
-  /** Reports that the API accepted a token (any answer but 401): ends a run of refusals. */
+  /** @internal Reports that the API accepted a token (any answer but 401): ends a run of refusals. */
   recordAccepted(): void {
     if (this.consecutiveApiRejections === 0) return;
     this.consecutiveApiRejections = 0;

@@ -2,8 +2,11 @@ import type * as OpenTelemetry from '@opentelemetry/api';
 import type { Attributes, Counter, Histogram, ObservableCallback, ObservableGauge, Span } from '@opentelemetry/api';
 import type { GenesysAuthError } from './errors.js';
 
+// `@opentelemetry/api` is an optional peer: only declarations this module does not export use its types, so that
+// the published typings never name it (an app without it could not compile them with `skipLibCheck: false`).
+
 /** Name of the meter and tracer; dashboards can filter on it. */
-export const INSTRUMENTATION_NAME = 'nestjs-genesys-auth';
+const INSTRUMENTATION_NAME = 'nestjs-genesys-auth';
 
 /**
  * The `genesys.client` of registry clients, whatever their key: an attribute value per key would
@@ -15,21 +18,28 @@ export const REGISTRY_TELEMETRY_CLIENT = 'registry';
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 /** The `@opentelemetry/api` module. */
-export type OpenTelemetryApi = typeof OpenTelemetry;
-type Api = OpenTelemetryApi;
+type Api = typeof OpenTelemetry;
 
-let loading: Promise<Api | undefined> | undefined;
+/**
+ * Creates the telemetry of one client, on the app's global meter and tracer providers. `client`, the
+ * `genesys.client` of every metric and span, must come from a small, fixed set: the registration name,
+ * or {@link REGISTRY_TELEMETRY_CLIENT} (or the app's own label) for a registry client. The client id is
+ * added only when `clientId` is given (the user opted in).
+ */
+export type ClientTelemetryFactory = (apiBaseUrl: string, client: string, clientId?: string) => ClientTelemetry;
+
+let loading: Promise<ClientTelemetryFactory> | undefined;
 
 /**
  * Loads `@opentelemetry/api` if the app has it (an optional peer): once per process, and only when a
- * client is created. Without it every instrument below is a plain no-op.
+ * client is created. Without it every client gets {@link NO_TELEMETRY}.
  */
-export function loadOpenTelemetry(): Promise<Api | undefined> {
+export function loadClientTelemetry(): Promise<ClientTelemetryFactory> {
   loading ??= import('@opentelemetry/api').then(
     // In the CommonJS build `import()` sees the package's ESM typings and the type imports above its CJS ones:
     // one runtime module, two declarations (as with axios in own-axios.ts).
-    (api) => api as unknown as Api,
-    () => undefined,
+    (api): ClientTelemetryFactory => (apiBaseUrl, client, clientId) => createClientTelemetry(api as unknown as Api, apiBaseUrl, client, clientId),
+    (): ClientTelemetryFactory => () => NO_TELEMETRY,
   );
   return loading;
 }
@@ -138,14 +148,9 @@ function sdkRegistered(api: Api): boolean {
   return !meterIsNoop || delegate.constructor.name !== 'NoopTracerProvider';
 }
 
-/**
- * Telemetry of one client, on the app's global meter and tracer providers (no-ops until the app
- * registers an OpenTelemetry SDK). `client`, the `genesys.client` of every metric and span, must come
- * from a small, fixed set: the registration name, or {@link REGISTRY_TELEMETRY_CLIENT} (or the app's
- * own label) for a registry client. The client id is added only when `clientId` is given (the user opted in).
- */
-export function createClientTelemetry(api: Api | undefined, apiBaseUrl: string, client: string, clientId?: string): ClientTelemetry {
-  if (!api || !sdkRegistered(api)) return NO_TELEMETRY;
+/** Telemetry of one client (see {@link ClientTelemetryFactory}); nothing at all until the app registers an OpenTelemetry SDK. */
+function createClientTelemetry(api: Api, apiBaseUrl: string, client: string, clientId?: string): ClientTelemetry {
+  if (!sdkRegistered(api)) return NO_TELEMETRY;
   const { SpanKind, SpanStatusCode, context, trace, metrics } = api;
   const instruments = instrumentsOf(metrics.getMeter(INSTRUMENTATION_NAME));
   const tracer = trace.getTracer(INSTRUMENTATION_NAME);

@@ -20,7 +20,7 @@ export interface HeldToken {
 }
 
 /** Scheduled refreshes never come closer together than this, whatever lifetime the server grants. */
-export const MIN_REFRESH_DELAY_MS = 1000;
+const MIN_REFRESH_DELAY_MS = 1000;
 
 /** What a slot shares with its pool. */
 export interface TokenSlotContext {

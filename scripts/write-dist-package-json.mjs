@@ -1,4 +1,4 @@
-// Marks each build's module format, since the root package.json declares none (see TOOLCHAIN notes).
+// Marks each build's module format: the root package.json declares no "type" (the sample's ES module build in dist/sample relies on Node's syntax detection).
 import { mkdirSync, writeFileSync } from 'node:fs';
 
 // Not for dist/sample: a package.json there would hide the root one, and with it the sample's

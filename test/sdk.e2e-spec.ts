@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, unwatchFile, watchFile, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -21,6 +21,7 @@ import {
   getGenesysPlatformClientToken,
   InjectGenesysPlatformClient,
 } from '../lib/sdk/index.js';
+import { compileForNode } from './support/child-process.js';
 
 const CLIENTS = [
   { clientId: 'client-a', clientSecret: 'secret-of-client-a-0123456789', orgName: 'Org A' },
@@ -65,6 +66,12 @@ async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
   }
   throw new Error('expected a rejection');
 }
+
+// This file is the app here, and the SDK's ApiClient.instance (created as the SDK loaded) is its own: it stops that
+// instance's config-file watch, whose listener would otherwise run after Jest tore this file's modules down.
+afterAll(() => {
+  platformClient.ApiClient.config.live_reload_config = false;
+});
 
 describe('nestjs-genesys-auth/sdk: the official SDK on the managed token', () => {
   let emulator: GenesysCloudEmulator;
@@ -336,5 +343,36 @@ describe('nestjs-genesys-auth/sdk: the official SDK on the managed token', () =>
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+  }, 60_000);
+});
+
+describe('nestjs-genesys-auth/sdk in a process of its own', () => {
+  const homes: string[] = [];
+  afterAll(() => {
+    for (const home of homes) rmSync(home, { recursive: true, force: true });
+  });
+
+  /** A home folder for the SDK, with `~/.genesyscloudjavascript/config` holding `settings` when given. */
+  function homeWith(settings?: string): string {
+    const home = mkdtempSync(join(tmpdir(), 'genesys-sdk-home-'));
+    homes.push(home);
+    if (settings !== undefined) {
+      mkdirSync(join(home, '.genesyscloudjavascript'));
+      writeFileSync(join(home, '.genesyscloudjavascript', 'config'), settings);
+    }
+    return home;
+  }
+
+  it("leaves no watch of the SDK's config file from its SDK clients, wherever HOME points when they are created; reads the file once; the SDK's own ApiClient.instance keeps its watch", () => {
+    const script = compileForNode('test/fixtures/sdk-config-watch/main.ts');
+    const clientsHome = homeWith('[logging]\nlog_level = error\n');
+    const result = spawnSync(process.execPath, [script], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '', HOME: homeWith(), USERPROFILE: undefined, CLIENTS_HOME: clientsHome },
+      timeout: 30_000,
+    });
+
+    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(JSON.parse(result.stdout)).toEqual({ watchersOfClientsHomeFile: 0, watchersOfSdkLoadHomeFile: 1, clientLogLevel: 'error' });
   }, 60_000);
 });

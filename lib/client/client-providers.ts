@@ -1,8 +1,8 @@
 import type { DynamicModule, InjectionToken, Provider } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { GENESYS_AUTH_CLOCK, type Clock } from '../clock.js';
-import { loadOpenTelemetry } from '../telemetry.js';
+import { systemClock } from '../clock.js';
+import { loadClientTelemetry } from '../telemetry.js';
 import { resolveGenesysAuthOptions } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
 import { GenesysClient } from './genesys-client.js';
@@ -32,12 +32,12 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   ];
   const client: Provider = {
     provide: clientToken,
-    useFactory: async (options: GenesysAuthModuleOptions, clock: Clock, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
+    useFactory: async (options: GenesysAuthModuleOptions, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
       assertSingleRegistration(modules, name);
       const config = resolveGenesysAuthOptions(options);
-      return new GenesysClient(name, config, { clock, schedulerRegistry, openTelemetry: await loadOpenTelemetry() });
+      return new GenesysClient(name, config, { clock: systemClock, schedulerRegistry, telemetry: await loadClientTelemetry() });
     },
-    inject: [optionsToken, GENESYS_AUTH_CLOCK, ModulesContainer, { token: SchedulerRegistry, optional: true }],
+    inject: [optionsToken, ModulesContainer, { token: SchedulerRegistry, optional: true }],
   };
   // The unit's start and stop, as a provider of its own: the parts above expose no lifecycle hooks, so Nest calls each once.
   // Nest runs each module's hooks in turn: starting in onModuleInit and waiting in onApplicationBootstrap lets the first

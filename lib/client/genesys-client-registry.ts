@@ -3,7 +3,7 @@ import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { GenesysAuthError } from '../errors.js';
 import { resolveGenesysAuthOptions, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
-import { loadOpenTelemetry, REGISTRY_TELEMETRY_CLIENT, type OpenTelemetryApi } from '../telemetry.js';
+import { loadClientTelemetry, REGISTRY_TELEMETRY_CLIENT, type ClientTelemetryFactory } from '../telemetry.js';
 import { GenesysClient, type GenesysClientContext } from './genesys-client.js';
 
 /** Options of `GenesysAuthModule.forRegistry()` / `forRegistryAsync()`. */
@@ -126,10 +126,10 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     const config = this.resolve(key, options);
     const fingerprint = fingerprintOf(config);
     if (held?.fingerprint === fingerprint) return this.touched(key, held).client;
-    const openTelemetry = await loadOpenTelemetry();
+    const telemetry = await loadClientTelemetry();
     const current = this.entries.get(key); // another get() may have added it while OpenTelemetry loaded
     if (current?.fingerprint === fingerprint) return this.touched(key, current).client;
-    return this.add(key, config, fingerprint, openTelemetry);
+    return this.add(key, config, fingerprint, telemetry);
   }
 
   /** Forgets the client for `key` and closes it once its requests have finished. Resolves `false` when none was held. */
@@ -157,10 +157,10 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: no client is held for this key and no options were given (pass options to get(), or set resolveOptions)`);
     }
     const resolved = await this.resolveOptionsOf(key, this.options.resolveOptions);
-    const openTelemetry = await loadOpenTelemetry();
+    const telemetry = await loadClientTelemetry();
     const config = this.resolve(key, resolved);
     const held = this.entries.get(key); // another get() with options may have added one meanwhile
-    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config), openTelemetry);
+    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config), telemetry);
   }
 
   /** What `resolveOptions` answers for `key`, within `resolveTimeoutMs` and before shutdown; a late answer is dropped. */
@@ -208,7 +208,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
   }
 
-  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, openTelemetry?: OpenTelemetryApi): GenesysClient {
+  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, telemetry: ClientTelemetryFactory): GenesysClient {
     this.assertRunning(); // the app may have closed while the options or OpenTelemetry loaded
     const telemetryClientName = this.options.telemetryClientName?.(key) ?? REGISTRY_TELEMETRY_CLIENT;
     const replaced = this.entries.get(key);
@@ -216,7 +216,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       this.entries.delete(key);
       void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
-    const client = new GenesysClient(key, config, { ...this.context, openTelemetry, telemetryClientName });
+    const client = new GenesysClient(key, config, { ...this.context, telemetry, telemetryClientName });
     this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
     while (this.entries.size > this.maxClients) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];

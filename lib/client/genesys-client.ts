@@ -10,7 +10,7 @@ import { GenesysTokenClient } from '../token-client.js';
 import { SHUTDOWN_REASON } from '../token-slot.js';
 import { StoreGuard, storeKeysOf, type ClientStoreKeys } from '../store/store-guard.js';
 import { inspectAs } from '../errors.js';
-import { createClientTelemetry, type ClientTelemetry, type OpenTelemetryApi } from '../telemetry.js';
+import { NO_TELEMETRY, type ClientTelemetry, type ClientTelemetryFactory } from '../telemetry.js';
 
 /** How long an API call without a deadline (`apiRequestTimeoutMs: 0`) is allowed to hold budget or keep a retired client open. */
 const NO_DEADLINE_ALLOWANCE_MS = 300_000;
@@ -21,12 +21,12 @@ const MIN_RECHECK_DELAY_MS = 1_000;
 /** How long a client evicted from the registry stays usable for a caller that got it just before. */
 export const RETIRED_CLIENT_GRACE_MS = 1_000;
 
-/** What a client unit needs besides its configuration. */
+/** @internal What a client unit needs besides its configuration. */
 export interface GenesysClientContext {
   readonly clock: Clock;
   readonly schedulerRegistry?: SchedulerRegistry;
-  /** `@opentelemetry/api` when the app has it ({@link loadOpenTelemetry}); no telemetry without it. */
-  readonly openTelemetry?: OpenTelemetryApi;
+  /** Creates its telemetry ({@link loadClientTelemetry}); none without it. */
+  readonly telemetry?: ClientTelemetryFactory;
   /** The `genesys.client` of its metrics and spans when not its name: registry keys are too many to be labels. */
   readonly telemetryClientName?: string;
 }
@@ -48,6 +48,8 @@ export class GenesysClient {
   readonly http: GenesysHttpService;
   /** @internal The clock its parts use. */
   readonly clock: Clock;
+  /** Its options, secret included: truly private, so that neither its typings nor its users can reach them. */
+  readonly #config: ResolvedGenesysAuthConfig;
   private closed = false;
   private recheckTimer?: NodeJS.Timeout;
   private readonly telemetry: ClientTelemetry;
@@ -58,15 +60,16 @@ export class GenesysClient {
   constructor(
     /** The registration name (`undefined` for the unnamed one) or the registry key. */
     readonly name: string | undefined,
-    /** @internal */
-    readonly config: ResolvedGenesysAuthConfig,
+    config: ResolvedGenesysAuthConfig,
     context: GenesysClientContext,
   ) {
+    this.#config = config;
     this.clock = context.clock;
     inspectAs(this, () => ({ ...this.describe(), tokenStore: this.tokenStore, state: this.tokens.getState() }));
     const logContext = (this.logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`);
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;
-    this.telemetry = createClientTelemetry(context.openTelemetry, config.apiBaseUrl, context.telemetryClientName ?? name ?? 'default', clientId);
+    const createTelemetry = context.telemetry ?? (() => NO_TELEMETRY);
+    this.telemetry = createTelemetry(config.apiBaseUrl, context.telemetryClientName ?? name ?? 'default', clientId);
     if (config.tokenStore) {
       this.store = { guard: StoreGuard.of(config.tokenStore), keys: storeKeysOf(config) };
       this.store.guard.retain();
@@ -99,13 +102,18 @@ export class GenesysClient {
     return this.store.guard.degraded ? 'unavailable' : 'shared';
   }
 
+  /** @internal The origin its API requests go to (`apiBaseUrl`), for the SDK bridge. */
+  get apiBaseUrl(): string {
+    return this.#config.apiBaseUrl;
+  }
+
   /** Secret-free facts about this client, for logs and health output. */
   describe(): { name?: string; loginHost: string; apiHost: string; region: string } {
     return {
       ...(this.name === undefined ? {} : { name: this.name }),
-      loginHost: new URL(this.config.loginBaseUrl).host,
-      apiHost: new URL(this.config.apiBaseUrl).host,
-      region: this.config.region,
+      loginHost: new URL(this.#config.loginBaseUrl).host,
+      apiHost: new URL(this.#config.apiBaseUrl).host,
+      region: this.#config.region,
     };
   }
 
@@ -116,14 +124,14 @@ export class GenesysClient {
   async start(): Promise<void> {
     await this.tokens.start();
     // Without a start-up fetch nothing has asked the store yet: one bounded look says whether it answers.
-    if (this.store && !this.config.fetchTokenOnStartup) await this.store.guard.getToken(this.store.keys.token(0));
+    if (this.store && !this.#config.fetchTokenOnStartup) await this.store.guard.getToken(this.store.keys.token(0));
     new Logger(this.logContext).log(this.startupLine());
   }
 
   /** Name, hosts, token store (and whether it answered), pool size, rate budget and token status: what a reader of the start-up log needs. */
   private startupLine(): string {
-    const { loginBaseUrl, apiBaseUrl, tokenPool, rateLimit } = this.config;
-    const store = this.config.tokenStore ? `${this.config.tokenStore.constructor.name} (${this.tokenStore === 'shared' ? 'answering' : 'not answering: each replica on its own tokens meanwhile'})` : 'memory';
+    const { loginBaseUrl, apiBaseUrl, tokenPool, rateLimit } = this.#config;
+    const store = this.#config.tokenStore ? `${this.#config.tokenStore.constructor.name} (${this.tokenStore === 'shared' ? 'answering' : 'not answering: each replica on its own tokens meanwhile'})` : 'memory';
     const budget = rateLimit ? `${rateLimit.requestsPerToken} requests per ${rateLimit.windowMs} ms per token` : 'pacing off';
     return `Genesys client ${this.name === undefined ? '(default)' : `"${this.name}"`}: login ${new URL(loginBaseUrl).host}, API ${apiBaseUrl}, token store ${store}, pool of ${tokenPool.size}, ${budget}; token ${this.tokens.getState().status}`;
   }
@@ -168,7 +176,7 @@ export class GenesysClient {
   }
 
   /**
-   * Closes once the client has had no request for {@link RETIRED_CLIENT_GRACE_MS} and none is in
+   * @internal Closes once the client has had no request for {@link RETIRED_CLIENT_GRACE_MS} and none is in
    * flight, waiting at most as long as a request may wait for budget (`rateLimit.maxWaitMs`), one
    * token request and one API call may take after that; used when the registry retires a client
    * (evicted, idle, replaced, removed) that a caller may still hold. A request already waiting is
@@ -176,7 +184,7 @@ export class GenesysClient {
    */
   async closeWhenIdle(because: string): Promise<void> {
     const retiredAt = this.clock.now();
-    const { tokenRequestTimeoutMs, apiRequestTimeoutMs, rateLimitBounds } = this.config;
+    const { tokenRequestTimeoutMs, apiRequestTimeoutMs, rateLimitBounds } = this.#config;
     const limit = retiredAt + RETIRED_CLIENT_GRACE_MS + rateLimitBounds.maxWaitMs + tokenRequestTimeoutMs + (apiRequestTimeoutMs || NO_DEADLINE_ALLOWANCE_MS);
     for (;;) {
       const quietFor = this.clock.now() - Math.max(retiredAt, this.interceptor.requests.lastActiveAt);

@@ -1,6 +1,6 @@
 import { ConfigurableModuleBuilder, Module } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
-import { GENESYS_AUTH_CLOCK, systemClock, type Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
 import { GenesysClientRegistry, type GenesysClientRegistryOptions } from './genesys-client-registry.js';
 
 const definition = new ConfigurableModuleBuilder<GenesysClientRegistryOptions>({ moduleName: 'GenesysClientRegistry' })
@@ -17,12 +17,11 @@ export type GenesysClientRegistryModuleAsyncOptions = typeof definition.ASYNC_OP
 /** @internal The module behind `GenesysAuthModule.forRegistry()`; import what that returns. */
 @Module({
   providers: [
-    { provide: GENESYS_AUTH_CLOCK, useValue: systemClock },
     {
       provide: GenesysClientRegistry,
-      useFactory: (options: GenesysClientRegistryOptions, clock: Clock, schedulerRegistry?: SchedulerRegistry) =>
-        new GenesysClientRegistry(options, { clock, schedulerRegistry }),
-      inject: [definition.MODULE_OPTIONS_TOKEN, GENESYS_AUTH_CLOCK, { token: SchedulerRegistry, optional: true }],
+      useFactory: (options: GenesysClientRegistryOptions, schedulerRegistry?: SchedulerRegistry) =>
+        new GenesysClientRegistry(options, { clock: systemClock, schedulerRegistry }),
+      inject: [definition.MODULE_OPTIONS_TOKEN, { token: SchedulerRegistry, optional: true }],
     },
   ],
   exports: [GenesysClientRegistry],

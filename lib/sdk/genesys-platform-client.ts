@@ -25,7 +25,7 @@ function bindingOf(client: GenesysClient): Binding {
   let binding = bindings.get(client);
   if (!binding) {
     const httpClient = new GenesysSdkHttpClient(axiosOf(client.http));
-    binding = { client, apiClient: createIsolatedApiClient(client.config.apiBaseUrl, httpClient), apis: new WeakMap() };
+    binding = { client, apiClient: createIsolatedApiClient(client.apiBaseUrl, httpClient), apis: new WeakMap() };
     bindings.set(client, binding);
   }
   return binding;

@@ -5,15 +5,18 @@
  * (`main`), so CommonJS and ES module apps share one copy with this library.
  */
 import platformClient from 'purecloud-platform-client-v2';
+// The types come through a namespace import: the published declarations then need no default-import interop
+// (`esModuleInterop`) from an app on node10 / CommonJS, which the SDK's typings (named exports only) would.
+import type * as PlatformSdk from 'purecloud-platform-client-v2';
 
 /** The SDK's module object (`platformClient` in Genesys' examples). */
-export const sdk = platformClient;
+export const sdk: typeof PlatformSdk = platformClient;
 
 /** An instance of the SDK's `ApiClient` class (its typings name the class `ApiClientClass`). */
-export type SdkApiClient = InstanceType<typeof platformClient.ApiClientClass>;
+export type SdkApiClient = InstanceType<typeof PlatformSdk.ApiClientClass>;
 
 /** What the SDK's `ApiClient.callApi` hands its HTTP client: URL, method, headers, query, body. */
-export type SdkHttpRequestOptions = InstanceType<typeof platformClient.HttpRequestOptions>;
+export type SdkHttpRequestOptions = InstanceType<typeof PlatformSdk.HttpRequestOptions>;
 
 /**
  * An SDK API class such as `platformClient.RoutingApi`: constructed with the `ApiClient` its calls go through.
