@@ -1,4 +1,6 @@
-/** Reads the time and sets timers. One place, so tests can control time without sleeping. */
+import { onAbort } from './abort-listener.js';
+
+/** Reads the time, sets timers and sleeps: one place for all of the library's time. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
@@ -8,6 +10,12 @@ export interface Clock {
    */
   setTimeout(callback: () => void, delayMs: number, options?: { keepAlive?: boolean }): NodeJS.Timeout;
   clearTimeout(timer: NodeJS.Timeout): void;
+  /**
+   * Resolves after `delayMs`, or as soon as `signal` aborts (at once if it has): the one cancellable
+   * wait. The caller tells the two apart by `signal.aborted`. Like {@link setTimeout}, it keeps the
+   * process alive only with `keepAlive`.
+   */
+  sleep(delayMs: number, signal?: AbortSignal, options?: { keepAlive?: boolean }): Promise<void>;
 }
 
 /** Longest delay Node's timers accept; longer ones would fire at once. */
@@ -21,4 +29,25 @@ export const systemClock: Clock = {
     return options?.keepAlive ? timer : timer.unref();
   },
   clearTimeout: (timer) => clearTimeout(timer),
+  sleep: (delayMs, signal, options) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const wake = () => {
+        clearTimeout(timer);
+        stopListening?.();
+        resolve();
+      };
+      const timer = systemClock.setTimeout(wake, delayMs, options);
+      const stopListening = signal && onAbort(signal, wake);
+    }),
 };
+
+/**
+ * The delay before retry number `attempt` (1 for the first): exponential from `initialDelayMs`, at
+ * most `maxDelayMs`, with equal jitter (a random point in the upper half), so that many clients
+ * failing together do not retry together. The one backoff formula of the library.
+ */
+export function retryDelayMs(attempt: number, initialDelayMs: number, maxDelayMs: number): number {
+  const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));
+  return ceiling / 2 + Math.random() * (ceiling / 2);
+}

@@ -17,9 +17,9 @@ export {
   InjectGenesysHttp,
   InjectGenesysTokens,
 } from './client/injection.js';
-export { GenesysTokenService } from './genesys-token.service.js';
-export { GenesysHttpService } from './genesys-http.service.js';
-export { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
+export { GenesysTokenService } from './token/genesys-token.service.js';
+export { GenesysHttpService } from './http/genesys-http.service.js';
+export { GenesysAuthInterceptor } from './http/genesys-auth.interceptor.js';
 export { GenesysAuthError, type GenesysAuthErrorCode, type GenesysAuthErrorDetails } from './errors.js';
 export { GenesysAuthExceptionFilter } from './genesys-auth-exception.filter.js';
 export { GENESYS_REGIONS, DEFAULT_GENESYS_REGION, findGenesysRegion, type GenesysRegion } from './regions.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import axios, { type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthInterceptor, type GenesysTokenService } from 'nestjs-genesys-auth';
-import { isVersionAtLeast } from '../lib/genesys-auth.interceptor.js';
+import { isVersionAtLeast } from '../lib/http/genesys-auth.interceptor.js';
 import { systemClock } from '../lib/clock.js';
 import { resolveGenesysAuthOptions } from '../lib/genesys-auth.options.js';
 

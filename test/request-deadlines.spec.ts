@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { AxiosHeaders, type InternalAxiosRequestConfig } from 'axios';
 import type { Clock } from '../lib/clock.js';
-import { RequestDeadlines } from '../lib/request-deadlines.js';
+import { RequestDeadlines } from '../lib/http/request-deadlines.js';
 
 /** A clock standing still at `nowMs` that records the delay of every timer started on it. */
 function stoppedClock(nowMs: number) {
@@ -13,6 +13,7 @@ function stoppedClock(nowMs: number) {
       return setTimeout(() => undefined, 0).unref();
     },
     clearTimeout: () => undefined,
+    sleep: () => Promise.resolve(),
   };
   return { clock, delays };
 }

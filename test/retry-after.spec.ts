@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseRetryAfter } from '../lib/retry-after.js';
+import { parseRetryAfter } from '../lib/http/retry-after.js';
 
 describe('Retry-After', () => {
   const now = Date.parse('2026-11-25T12:00:00Z');

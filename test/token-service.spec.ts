@@ -4,7 +4,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { GenesysAuthError, GenesysTokenService, type GenesysAuthModuleOptions, type GenesysTokenEvent } from 'nestjs-genesys-auth';
 import { systemClock } from '../lib/clock.js';
 import { resolveGenesysAuthOptions } from '../lib/genesys-auth.options.js';
-import type { GenesysTokenClient } from '../lib/token-client.js';
+import type { GenesysTokenClient } from '../lib/token/token-client.js';
 import { outage, ScriptedTokenClient } from './support/scripted-token-client.js';
 
 const HOUR = 3_600_000;

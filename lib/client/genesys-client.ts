@@ -1,13 +1,13 @@
 import { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
 import type { Clock } from '../clock.js';
-import { GenesysAuthInterceptor } from '../genesys-auth.interceptor.js';
+import { GenesysAuthInterceptor } from '../http/genesys-auth.interceptor.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
-import { GenesysHttpService } from '../genesys-http.service.js';
-import { GenesysTokenService } from '../genesys-token.service.js';
+import { GenesysHttpService } from '../http/genesys-http.service.js';
+import { GenesysTokenService } from '../token/genesys-token.service.js';
 import { RateGate } from '../rate-limit/rate-gate.js';
-import { GenesysTokenClient } from '../token-client.js';
-import { SHUTDOWN_REASON } from '../token-slot.js';
+import { GenesysTokenClient } from '../token/token-client.js';
+import { SHUTDOWN_REASON } from '../token/token-slot.js';
 import { StoreGuard, storeKeysOf, type ClientStoreKeys } from '../store/store-guard.js';
 import { inspectAs } from '../errors.js';
 import { NO_TELEMETRY, type ClientTelemetry, type ClientTelemetryFactory } from '../telemetry.js';

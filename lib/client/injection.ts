@@ -1,9 +1,9 @@
 import { Inject, type InjectionToken } from '@nestjs/common';
 import type { ModulesContainer } from '@nestjs/core';
 import { GenesysAuthError } from '../errors.js';
-import { GenesysAuthInterceptor } from '../genesys-auth.interceptor.js';
-import { GenesysHttpService } from '../genesys-http.service.js';
-import { GenesysTokenService } from '../genesys-token.service.js';
+import { GenesysAuthInterceptor } from '../http/genesys-auth.interceptor.js';
+import { GenesysHttpService } from '../http/genesys-http.service.js';
+import { GenesysTokenService } from '../token/genesys-token.service.js';
 import { GenesysClient } from './genesys-client.js';
 
 const PREFIX = 'nestjs-genesys-auth';

@@ -2,7 +2,7 @@ import type { Subscription } from 'rxjs';
 import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
-import type { GenesysTokenService } from '../genesys-token.service.js';
+import type { GenesysTokenService } from '../token/genesys-token.service.js';
 import { STORE_RECOVERY_SPREAD_MS, StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
 import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.js';
 import { WaitingLine } from './waiting-line.js';

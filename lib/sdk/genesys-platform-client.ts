@@ -3,7 +3,7 @@ import { ModulesContainer } from '@nestjs/core';
 import { GenesysClient } from '../client/genesys-client.js';
 import { findRegistrations, getGenesysClientToken, validRegistrationName } from '../client/injection.js';
 import { GenesysAuthError } from '../errors.js';
-import { axiosOf } from '../own-axios.js';
+import { axiosOf } from '../http/own-axios.js';
 import { createIsolatedApiClient } from './isolated-api-client.js';
 import type { SdkApiClass, SdkApiClient } from './platform-sdk.js';
 import { GenesysSdkHttpClient } from './sdk-http-client.js';

@@ -1,4 +1,4 @@
-import { accessTokenProblem, MAX_TOKEN_LIFETIME_MS } from '../token-client.js';
+import { accessTokenProblem, MAX_TOKEN_LIFETIME_MS } from '../token/token-client.js';
 
 /** How far another replica's clock may run ahead of this one's: a token it stored may look obtained that much later than now. */
 export const MAX_STORE_CLOCK_SKEW_MS = 60_000;

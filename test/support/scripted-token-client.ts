@@ -1,5 +1,5 @@
 import { GenesysAuthError } from 'nestjs-genesys-auth';
-import type { GrantedToken } from '../../lib/token-client.js';
+import type { GrantedToken } from '../../lib/token/token-client.js';
 
 /** One scripted answer of the token endpoint: a token, or an error to throw (the real client throws only GenesysAuthErrors). */
 export type ScriptedAnswer = GrantedToken | Error;

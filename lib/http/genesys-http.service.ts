@@ -1,8 +1,8 @@
 import { HttpService } from '@nestjs/axios';
-import type { Clock } from './clock.js';
-import { inspectAs } from './errors.js';
+import type { Clock } from '../clock.js';
+import { inspectAs } from '../errors.js';
 import type { GenesysAuthInterceptor } from './genesys-auth.interceptor.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
+import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import { asHttpServiceAxios, createOwnAxios, type OwnAxios } from './own-axios.js';
 
 /**

@@ -8,15 +8,15 @@ import axios, {
   type AxiosResponse,
   type InternalAxiosRequestConfig,
 } from 'axios';
-import type { Clock } from './clock.js';
-import { onAbort } from './abort-listener.js';
-import { inspectAs, redactAxiosError } from './errors.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import type { GenesysTokenService } from './genesys-token.service.js';
-import type { GateLease, RateGate } from './rate-limit/rate-gate.js';
+import type { Clock } from '../clock.js';
+import { onAbort } from '../abort-listener.js';
+import { inspectAs, redactAxiosError } from '../errors.js';
+import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
+import type { GenesysTokenService } from '../token/genesys-token.service.js';
+import type { GateLease, RateGate } from '../rate-limit/rate-gate.js';
 import { isStream } from './is-stream.js';
 import { RequestCounter } from './request-counter.js';
-import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from './telemetry.js';
+import { NO_TELEMETRY, type ApiAttempt, type ClientTelemetry } from '../telemetry.js';
 import { axiosOf, type OwnAxios } from './own-axios.js';
 import type { RequestDeadlines } from './request-deadlines.js';
 import { parseRetryAfter } from './retry-after.js';

@@ -1,13 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
-import type { Clock } from './clock.js';
-import { GenesysAuthError } from './errors.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import type { GenesysToken, GenesysTokenEvent } from './interfaces/genesys-token.interface.js';
+import type { Clock } from '../clock.js';
+import { GenesysAuthError } from '../errors.js';
+import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
+import type { GenesysToken, GenesysTokenEvent } from '../interfaces/genesys-token.interface.js';
 import { randomUUID } from 'node:crypto';
-import type { StoredToken } from './store/genesys-token-store.js';
-import type { ClientStoreKeys, StoreGuard } from './store/store-guard.js';
-import type { ClientTelemetry } from './telemetry.js';
+import type { StoredToken } from '../store/genesys-token-store.js';
+import type { ClientStoreKeys, StoreGuard } from '../store/store-guard.js';
+import type { ClientTelemetry } from '../telemetry.js';
 import type { GenesysTokenClient, GrantedToken } from './token-client.js';
 
 /** A held token with the moments that govern it. */

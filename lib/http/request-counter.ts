@@ -1,4 +1,4 @@
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 
 /** Counts a client's requests in flight, so that a retired client can wait for them before it closes. */
 export class RequestCounter {

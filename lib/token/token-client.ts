@@ -1,9 +1,9 @@
 import { isAxiosError, type AxiosResponse } from 'axios';
-import type { Clock } from './clock.js';
-import { GenesysAuthError, inspectAs, redactText } from './errors.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import { createOwnAxios, type OwnAxios } from './own-axios.js';
-import { parseRetryAfter } from './retry-after.js';
+import type { Clock } from '../clock.js';
+import { GenesysAuthError, inspectAs, redactText } from '../errors.js';
+import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
+import { createOwnAxios, type OwnAxios } from '../http/own-axios.js';
+import { parseRetryAfter } from '../http/retry-after.js';
 
 /** A token as the endpoint granted it, before the service dates it. */
 export interface GrantedToken {

@@ -1,6 +1,6 @@
 import { AxiosError, isAxiosError, type AxiosInstance, type GenericAbortSignal, type InternalAxiosRequestConfig } from 'axios';
-import { onAbort } from './abort-listener.js';
-import type { Clock } from './clock.js';
+import { onAbort } from '../abort-listener.js';
+import type { Clock } from '../clock.js';
 import { isStream } from './is-stream.js';
 
 /**

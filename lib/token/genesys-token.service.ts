@@ -1,12 +1,12 @@
 import { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
 import { Subject, type Observable } from 'rxjs';
-import type { Clock } from './clock.js';
-import { inspectAs } from './errors.js';
-import type { ResolvedGenesysAuthConfig } from './genesys-auth.options.js';
-import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from './interfaces/genesys-token.interface.js';
-import type { ClientStoreKeys, StoreGuard } from './store/store-guard.js';
-import { NO_TELEMETRY, type ClientTelemetry } from './telemetry.js';
+import type { Clock } from '../clock.js';
+import { inspectAs } from '../errors.js';
+import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
+import type { GenesysToken, GenesysTokenEvent, GenesysTokenState, GenesysTokenStatus } from '../interfaces/genesys-token.interface.js';
+import type { ClientStoreKeys, StoreGuard } from '../store/store-guard.js';
+import { NO_TELEMETRY, type ClientTelemetry } from '../telemetry.js';
 import type { GenesysTokenClient } from './token-client.js';
 import { TokenSlot } from './token-slot.js';
 

@@ -3,7 +3,7 @@ import * as https from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { HttpService } from '@nestjs/axios';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
-import type { Clock } from './clock.js';
+import type { Clock } from '../clock.js';
 import { RequestDeadlines } from './request-deadlines.js';
 
 /** How long a kept-alive socket may sit idle before the library closes it. */
