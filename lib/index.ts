@@ -13,8 +13,10 @@ export {
   getGenesysClientToken,
   getGenesysHttpServiceToken,
   getGenesysTokenServiceToken,
-} from './client/tokens.js';
-export { InjectGenesysClient, InjectGenesysHttp, InjectGenesysTokens } from './client/decorators.js';
+  InjectGenesysClient,
+  InjectGenesysHttp,
+  InjectGenesysTokens,
+} from './client/injection.js';
 export { GenesysTokenService } from './token/genesys-token.service.js';
 export { GenesysHttpService } from './http/genesys-http.service.js';
 export { GenesysAuthInterceptor } from './http/genesys-auth.interceptor.js';

@@ -1,13 +1,18 @@
 import type { DynamicModule, InjectionToken, Provider } from '@nestjs/common';
-import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
+import { ModulesContainer } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { systemClock } from '../clock.js';
 import { loadClientTelemetry } from '../telemetry.js';
 import { resolveGenesysAuthOptions } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
 import { GenesysClient } from './genesys-client.js';
-import { assertSingleRegistration } from './registrations.js';
-import { getGenesysAuthInterceptorToken, getGenesysClientToken, getGenesysHttpServiceToken, getGenesysTokenServiceToken } from './tokens.js';
+import {
+  assertSingleRegistration,
+  getGenesysAuthInterceptorToken,
+  getGenesysClientToken,
+  getGenesysHttpServiceToken,
+  getGenesysTokenServiceToken,
+} from './injection.js';
 
 /**
  * Adds one registration's client unit to a dynamic module: the unit, its parts under their
@@ -27,12 +32,12 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   ];
   const client: Provider = {
     provide: clientToken,
-    useFactory: async (options: GenesysAuthModuleOptions, discovery: DiscoveryService, schedulerRegistry?: SchedulerRegistry) => {
-      assertSingleRegistration(discovery, name);
+    useFactory: async (options: GenesysAuthModuleOptions, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
+      assertSingleRegistration(modules, name);
       const config = resolveGenesysAuthOptions(options);
       return new GenesysClient(name, config, { clock: systemClock, schedulerRegistry, telemetry: await loadClientTelemetry() });
     },
-    inject: [optionsToken, DiscoveryService, { token: SchedulerRegistry, optional: true }],
+    inject: [optionsToken, ModulesContainer, { token: SchedulerRegistry, optional: true }],
   };
   // The unit's start and stop, as a provider of its own: the parts above expose no lifecycle hooks, so Nest calls each once.
   // Nest runs each module's hooks in turn: starting in onModuleInit and waiting in onApplicationBootstrap lets the first
@@ -51,8 +56,6 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   };
   return {
     ...module,
-    // DiscoveryService finds the other registrations, here and wherever `findRegistrations` looks.
-    imports: [...(module.imports ?? []), DiscoveryModule],
     providers: [...(module.providers ?? []), client, ...parts, lifecycle],
     exports: [...(module.exports ?? []), clientToken, ...parts.map((provider) => (provider as { provide: InjectionToken }).provide)],
   };
