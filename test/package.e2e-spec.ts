@@ -286,6 +286,23 @@ describe('the packed package', () => {
     },
   );
 
+  it('genesys-cloud-emulator keeps serving when the reader of its output goes away (`| head -1`), and stops cleanly after', async () => {
+    const child = emulatorBin(['--port', '0']);
+    const stderr = collectOutput(child);
+    child.stdout.destroy(); // the pipe's reading end closes: its next write gets EPIPE
+    try {
+      const [, url] = await waitForOutput(child, stderr, /listening on (http:\/\/[\d.]+:\d+) /, 10_000);
+      await delay(200);
+
+      expect(await accepts(url)).toBe(true);
+      child.kill('SIGTERM');
+      expect(await exitCodeWithin(child, 2_000)).toBe(0);
+      expect(stderr.text).not.toMatch(/EPIPE|\n\s+at /);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('genesys-cloud-emulator exits with code 1 and a one-line reason, no stack trace, when its port is in use', async () => {
     const blocker = createServer();
     blocker.listen(0, '127.0.0.1');

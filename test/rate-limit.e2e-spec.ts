@@ -146,16 +146,19 @@ describe('rate limits', () => {
   ])('cools a token down at most rateLimit.maxCoolDownMs after a Retry-After of %s, and says until when', async (_, retryAfter) => {
     const { genesys, emulator, tokens } = await start({ rateLimit: { ...LIMITS, maxWaitMs: 5_000, maxCoolDownMs: 400 } });
     emulator.inject('api', { status: 429, headers: { 'Retry-After': retryAfter } }, 1);
+    let refusedAt = Number.POSITIVE_INFINITY;
+    emulator.onExchange((exchange) => void (exchange.status === 429 && (refusedAt = Math.min(refusedAt, exchange.answeredAt))));
     const started = Date.now();
 
     const limited = genesys.axiosRef.get(ORG_ME);
-    await sleep(100);
+    while (tokens.getState().pool.coolingDown === 0 && Date.now() - started < 1_000) await sleep(10);
     const { coolDowns } = tokens.getState().pool;
 
     await expect(limited).resolves.toMatchObject({ status: 200 });
     expect(Date.now() - started).toBeLessThan(1_500);
     expect(coolDowns).toEqual([{ slot: 0, until: expect.any(Date) }]);
-    expect(coolDowns[0].until.getTime()).toBeLessThanOrEqual(started + 400 + 100);
+    // From the 429's arrival (a few ms after the emulator sent it), at most maxCoolDownMs.
+    expect(coolDowns[0].until.getTime()).toBeLessThanOrEqual(refusedAt + 400 + 50);
     await expect(genesys.axiosRef.get(ORG_ME)).resolves.toMatchObject({ status: 200 });
   });
 

@@ -20,6 +20,10 @@ const CLOSE_DEADLINE_MS = 3_000;
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
+// A reader that went away (`genesys-cloud-emulator | head -1`) is no reason to crash with a stack: an
+// unheard 'error' (EPIPE) would. The emulator keeps serving; Ctrl-C still stops it.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
+
 /** Why the emulator could not start, in one line: a hint for the usual causes, never a stack. */
 function describeStartFailure(error: unknown, host: string, port: number): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
