@@ -159,7 +159,15 @@ export class RateGate {
     this.servingFromStore = true;
     try {
       while (!this.stopped && this.line.first() && this.sharing) {
-        const claimed = await this.claimFromStore();
+        let claimed: Awaited<ReturnType<RateGate['claimFromStore']>>;
+        try {
+          claimed = await this.claimFromStore();
+        } catch (failure) {
+          // No token could be had (the token service's own error for this caller): it ends the first caller's wait.
+          const first = this.line.first();
+          if (first) this.line.settle(first, failure instanceof GenesysAuthError ? failure : this.throttled(String(failure)));
+          continue;
+        }
         if (claimed === STORE_UNAVAILABLE) break;
         if (typeof claimed === 'object') {
           this.settleFirst(claimed);
