@@ -112,6 +112,8 @@ export class RedisTokenStore implements GenesysTokenStore {
   /** The connection the app gave, if it gave one. */
   private readonly appClient?: RedisClientLike;
   private readonly url?: string;
+  /** node-redis, loaded once a store is made from `url` (not when this module is imported): the first call then only connects. */
+  private redisModule?: Promise<typeof import('redis')>;
   /** Our own client, when we created it from `url`: connected on first use, closed by {@link close}. */
   private ownClient?: RedisClientType;
   private connecting?: Promise<RedisClientLike>;
@@ -129,7 +131,11 @@ export class RedisTokenStore implements GenesysTokenStore {
     inspectAs(this, () => ({ keyPrefix: this.keyPrefix, encrypted: this.key !== undefined }));
     if (options.encryptionKey !== undefined) this.key = encryptionKeyOf(options.encryptionKey);
     if (options.client) this.appClient = options.client;
-    else if (typeof options.url === 'string' && options.url !== '') this.url = options.url;
+    else if (typeof options.url === 'string' && options.url !== '') {
+      this.url = options.url;
+      this.redisModule = import('redis');
+      this.redisModule.catch(() => undefined); // a missing peer is reported by the first call, bounded like any store failure
+    }
     else throw new GenesysAuthError('invalid_options', 'RedisTokenStore: give either a "url" or a connected "client"');
   }
 
@@ -222,7 +228,7 @@ export class RedisTokenStore implements GenesysTokenStore {
     // Open but not ready: node-redis is reconnecting by itself.
     if (this.ownClient?.isOpen) throw new Error('Redis is reconnecting');
     this.ownClient?.destroy();
-    const { createClient } = await import('redis');
+    const { createClient } = await (this.redisModule ??= import('redis'));
     if (this.closed) throw new Error('RedisTokenStore is closed');
     // No offline queue: while Redis is down commands fail at once, and the library goes on alone.
     const client = createClient({ url: this.url, disableOfflineQueue: true, socket: { connectTimeout: CONNECTION_DEADLINE_MS } }) as RedisClientType;
