@@ -8,7 +8,7 @@ import axios, {
   type AxiosResponse,
   type InternalAxiosRequestConfig,
 } from 'axios';
-import type { Clock } from '../clock.js';
+import { retryDelayMs, type Clock } from '../clock.js';
 import { onAbort } from '../abort-listener.js';
 import { inspectAs, redactAxiosError } from '../errors.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
@@ -391,7 +391,7 @@ export class GenesysAuthInterceptor {
     const retries = state.rateLimitRetries ?? 0;
     const { maxCoolDownMs } = this.config.rateLimitBounds;
     const retryAfterMs = parseRetryAfter(error.response?.headers['retry-after'], now, maxCoolDownMs);
-    const delayMs = retryAfterMs ?? Math.min(MAX_429_BACKOFF_MS, maxCoolDownMs, 1_000 * 2 ** retries) * (0.5 + Math.random() / 2);
+    const delayMs = retryAfterMs ?? retryDelayMs(retries + 1, 1_000, Math.min(MAX_429_BACKOFF_MS, maxCoolDownMs));
     if (answeredByApi && state.signedWith !== undefined) {
       this.tokens.coolDown(state.signedWith, delayMs);
       this.telemetry.rateLimited();

@@ -17,7 +17,6 @@ const SHARED_POLL_MS = 100;
 /** A claim's answer when the store did not give one: count the request here. */
 const STORE_UNAVAILABLE = 'store unavailable';
 
-
 /**
  * A probe unanswered this long no longer holds the others back: a request that fails before it is sent
  * (a body axios cannot serialise) never reports back. At worst a slow probe gets company every 5 s.
@@ -159,7 +158,7 @@ export class RateGate {
     this.servingFromStore = true;
     try {
       while (!this.stopped && this.line.first() && this.sharing) {
-        let claimed: Awaited<ReturnType<RateGate['claimFromStore']>>;
+        let claimed: GateLease | number | typeof STORE_UNAVAILABLE;
         try {
           claimed = await this.claimFromStore();
         } catch (failure) {
@@ -220,16 +219,12 @@ export class RateGate {
   }
 
   /** Waits `ms`, or less when woken. */
-  private sleepUntilWoken(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.clock.clearTimeout(timer);
-        if (this.wakeStoreServer === wake) this.wakeStoreServer = undefined;
-        resolve();
-      };
-      const timer = this.clock.setTimeout(wake, ms);
-      this.wakeStoreServer = wake;
-    });
+  private async sleepUntilWoken(ms: number): Promise<void> {
+    const woken = new AbortController();
+    const wake = () => woken.abort();
+    this.wakeStoreServer = wake;
+    await this.clock.sleep(ms, woken.signal);
+    if (this.wakeStoreServer === wake) this.wakeStoreServer = undefined;
   }
 
   /**
@@ -279,18 +274,7 @@ export class RateGate {
    * answering, this replica's own recent requests still count against its share.
    */
   private sharedLease(record: SlotBudget, key: string, claimId: string): GateLease {
-    const local = record.budget.take(this.clock.now());
-    const probe = this.startProbe(record);
-    return {
-      accessToken: record.accessToken,
-      release: (status) => {
-        if (local.settled) return;
-        const counted = countedByApi(status);
-        record.budget.settle(local, this.clock.now(), counted);
-        this.onAnswer(record, probe, status);
-        void this.shared!.guard.settleBudget(key, claimId, counted).then(() => this.wakeStoreServer?.());
-      },
-    };
+    return this.leaseOf(record, (counted) => void this.shared!.guard.settleBudget(key, claimId, counted).then(() => this.wakeStoreServer?.()));
   }
 
   /** Whether a lease on `record` is its token's probe after a cool-down; if so, holds the others back until it is answered. */
@@ -358,18 +342,21 @@ export class RateGate {
         bestRemaining = remaining;
       }
     });
-    return best && this.leaseOf(best, best.budget.take(now));
+    return best && this.leaseOf(best, () => this.drain());
   }
 
-  private leaseOf(record: SlotBudget, claim: BudgetLease): GateLease {
+  /** A lease on `record`'s budget, counted here; on release, `settled` learns whether the API counted the request. */
+  private leaseOf(record: SlotBudget, settled: (counted: boolean) => void): GateLease {
+    const claim: BudgetLease = record.budget.take(this.clock.now());
     const probe = this.startProbe(record);
     return {
       accessToken: record.accessToken,
       release: (status) => {
         if (claim.settled) return;
-        record.budget.settle(claim, this.clock.now(), countedByApi(status));
+        const counted = countedByApi(status);
+        record.budget.settle(claim, this.clock.now(), counted);
         this.onAnswer(record, probe, status);
-        if (this.line.size > 0) this.drain();
+        settled(counted);
       },
     };
   }

@@ -213,8 +213,8 @@ export class RedisTokenStore implements GenesysTokenStore {
   /**
    * The connection: the app's, or our own, created and connected on first use (a failed or late
    * attempt is dropped and the next call tries again). Once open, node-redis reconnects by itself;
-   * meanwhile commands fail at once (no offline queue). `redis` is loaded only here, so importing
-   * this module starts nothing.
+   * meanwhile commands fail at once (no offline queue). `redis` is loaded when a store is made from
+   * `url`, never when this module is imported, so importing it starts nothing.
    */
   private async connected(): Promise<RedisClientLike> {
     if (this.closed) throw new Error('RedisTokenStore is closed');

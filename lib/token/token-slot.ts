@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { SchedulerRegistry } from '@nestjs/schedule';
-import type { Clock } from '../clock.js';
+import { retryDelayMs, type Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysToken, GenesysTokenEvent } from '../interfaces/genesys-token.interface.js';
@@ -331,8 +331,7 @@ export class TokenSlot {
   private backoffDelay(failures: number, retryAfterMs?: number): number {
     const { initialDelayMs, maxDelayMs } = this.config.retry;
     if (retryAfterMs !== undefined) return Math.min(retryAfterMs, maxDelayMs);
-    const ceiling = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(failures - 1, 30));
-    return ceiling / 2 + Math.random() * (ceiling / 2);
+    return retryDelayMs(failures, initialDelayMs, maxDelayMs);
   }
 
   private sleep(delayMs: number): Promise<void> {
