@@ -7,23 +7,25 @@
  */
 export const SPARE_BUDGET = Object.freeze({ requestsPerToken: 100_000_000, windowMs: 60_000 });
 
-/** Runs `total` calls of `call()` with at most `concurrency` in flight; returns elapsed ms and failures. */
+/** Runs `total` calls of `call()` with at most `concurrency` in flight; returns elapsed ms, failures and the first failure. */
 export async function runLoad(call, { total, concurrency }) {
   let started = 0;
   let failures = 0;
+  let firstFailure;
   const begin = performance.now();
   const worker = async () => {
     while (started < total) {
       started++;
       try {
         await call();
-      } catch {
+      } catch (error) {
         failures++;
+        firstFailure ??= error;
       }
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { elapsedMs: performance.now() - begin, failures };
+  return { elapsedMs: performance.now() - begin, failures, firstFailure };
 }
 
 /** Prints rows (objects with the same keys) as a markdown table. */

@@ -1,6 +1,6 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type InjectionToken } from '@nestjs/common';
 import { withClientProviders } from './client/client-providers.js';
-import { validRegistrationName } from './client/injection.js';
+import { validRegistrationName } from './client/tokens.js';
 import type { GenesysAuthModuleOptions } from './interfaces/genesys-auth-options.interface.js';
 
 /** Extra options of `forRoot` / `forRootAsync` that shape the module rather than the auth. */

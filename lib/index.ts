@@ -13,10 +13,8 @@ export {
   getGenesysClientToken,
   getGenesysHttpServiceToken,
   getGenesysTokenServiceToken,
-  InjectGenesysClient,
-  InjectGenesysHttp,
-  InjectGenesysTokens,
-} from './client/injection.js';
+} from './client/tokens.js';
+export { InjectGenesysClient, InjectGenesysHttp, InjectGenesysTokens } from './client/decorators.js';
 export { GenesysTokenService } from './token/genesys-token.service.js';
 export { GenesysHttpService } from './http/genesys-http.service.js';
 export { GenesysAuthInterceptor } from './http/genesys-auth.interceptor.js';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import axios, { type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthInterceptor, type GenesysTokenService } from 'nestjs-genesys-auth';
-import { isVersionAtLeast } from '../lib/http/genesys-auth.interceptor.js';
 import { systemClock } from '../lib/clock.js';
 import { resolveGenesysAuthOptions } from '../lib/genesys-auth.options.js';
 
@@ -92,19 +91,5 @@ describe('GenesysAuthInterceptor redirects', () => {
     beforeRedirect(options, { headers: {}, statusCode: 302 }, {} as never);
 
     expect(options.headers).toEqual({ Authorization: 'Bearer held-token' });
-  });
-});
-
-describe('isVersionAtLeast', () => {
-  it.each([
-    ['1.19.0', true],
-    ['1.21.1', true],
-    ['2.0.0', true],
-    ['1.18.9', false],
-    ['0.30.0', false],
-    ['not a version', false],
-    [undefined, false],
-  ])('reads %s as at least 1.19: %s', (version, expected) => {
-    expect(isVersionAtLeast(version, [1, 19])).toBe(expected);
   });
 });

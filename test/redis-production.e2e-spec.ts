@@ -1,6 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,20 +12,11 @@ import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { compileForNode, startChild, type ChildApp } from './support/child-process.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
 import { REDIS_CLUSTER_URLS, redisAvailable, redisClusterAvailable, startRedisServer } from './support/redis.js';
+import { REPLICA_FIXTURE, eventsOf, keyPrefix, loadOf } from './support/replica.js';
 
 const available = await redisAvailable();
 const clusterAvailable = await redisClusterAvailable();
 
-/** Parses the JSON lines a replica printed. */
-const eventsOf = (replica: ChildApp) =>
-  replica
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-
-const loadOf = (replica: ChildApp) => eventsOf(replica).find((event) => event.load)?.load;
-const keyPrefix = () => `test-${randomUUID()}:`;
 
 let script: string;
 let emulator: GenesysCloudEmulator | undefined;
@@ -35,7 +25,7 @@ let running: EmulatedApp | undefined;
 let redisServer: ChildProcess | undefined;
 
 beforeAll(() => {
-  script = compileForNode('test/fixtures/replica/main.ts');
+  script = compileForNode(REPLICA_FIXTURE);
 }, 60_000);
 afterEach(async () => {
   await Promise.all(replicas.map((replica) => replica.stop()));

@@ -12,28 +12,20 @@ import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { compileForNode, startChild, type ChildApp } from './support/child-process.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
 import { REDIS_URL, redisAvailable, startRedisServer } from './support/redis.js';
+import { REPLICA_FIXTURE, eventsOf, keyPrefix } from './support/replica.js';
 
 const available = await redisAvailable();
 
 @Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator], exports: [GenesysAuthHealthIndicator] })
 class HealthModule {}
 
-/** Parses the JSON lines a replica printed. */
-const eventsOf = (replica: ChildApp) =>
-  replica
-    .output()
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-
 (available ? describe : describe.skip)('tokens and budgets shared through Redis', () => {
   let script: string;
   let emulator: GenesysCloudEmulator;
   let replicas: ChildApp[] = [];
-  const keyPrefix = () => `test-${randomUUID()}:`;
 
   beforeAll(() => {
-    script = compileForNode('test/fixtures/replica/main.ts');
+    script = compileForNode(REPLICA_FIXTURE);
   }, 60_000);
   afterEach(async () => {
     await Promise.all(replicas.map((replica) => replica.stop()));

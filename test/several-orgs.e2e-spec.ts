@@ -10,6 +10,7 @@ import {
   GenesysClientRegistry,
   GenesysHttpService,
   GenesysTokenService,
+  getGenesysClientToken,
   getGenesysHttpServiceToken,
   getGenesysTokenServiceToken,
   InjectGenesysClient,
@@ -117,6 +118,17 @@ describe('several orgs in one app', () => {
       expect(failure).toMatchObject({ name: 'GenesysAuthError', code: 'invalid_options', message: expect.stringContaining('2 registrations named "emea"') });
     });
 
+    it('name the modules that import each of two registrations sharing a name', async () => {
+      @Module({ imports: [GenesysAuthModule.forRoot({ ...optionsFor(0), name: 'emea' })] })
+      class SalesModule {}
+      @Module({ imports: [GenesysAuthModule.forRoot({ ...optionsFor(1), name: 'emea' })] })
+      class SupportModule {}
+
+      const failure = await bootFailure([SalesModule, SupportModule]);
+
+      expect(failure).toMatchObject({ code: 'invalid_options', message: expect.stringContaining('imported by SalesModule and SupportModule') });
+    });
+
     it('fail at start-up when two registrations have no name', async () => {
       const failure = await bootFailure([GenesysAuthModule.forRoot(optionsFor(0)), GenesysAuthModule.forRoot({ ...optionsFor(1), isGlobal: true })]);
 
@@ -159,6 +171,27 @@ describe('several orgs in one app', () => {
       expect(all['genesys-emea'].status).toBe('up');
       expect(all['genesys'].status).toBe('down'); // no token fetched yet
       expect(unknown['genesys-nowhere']).toMatchObject({ status: 'down', message: expect.stringContaining('named "nowhere"') });
+    });
+    it('are the only clients the health indicator reports: not a registry client, nor a registration provided again under another token', async () => {
+      const ctx = await boot(
+        [GenesysAuthModule.forRoot({ ...optionsFor(1), name: 'emea' }), GenesysAuthModule.forRegistry({ defaults: { loginBaseUrl: emulator.url, apiBaseUrl: emulator.url } }), HealthModule],
+        [
+          { provide: 'tenant-client', useFactory: (registry: GenesysClientRegistry) => registry.get('tenant', { clientId: 'client-2', clientSecret: CLIENTS[2].clientSecret }), inject: [GenesysClientRegistry] },
+          { provide: 'emea-alias', useExisting: getGenesysClientToken('emea') },
+        ],
+      );
+
+      const all = await ctx.get(GenesysAuthHealthIndicator).isHealthyAll();
+
+      expect(ctx.get('tenant-client')).toBeInstanceOf(GenesysClient);
+      expect(Object.keys(all)).toEqual(['genesys-emea']);
+    });
+
+    it('leave the health indicator reporting none when there is none', async () => {
+      const health = (await boot([HealthModule])).get(GenesysAuthHealthIndicator);
+
+      expect(await health.isHealthyAll()).toEqual({});
+      expect((await health.isHealthy()).genesys).toMatchObject({ status: 'down', message: expect.stringContaining('without a name') });
     });
   });
 

@@ -1,18 +1,13 @@
 import type { DynamicModule, InjectionToken, Provider } from '@nestjs/common';
-import { ModulesContainer } from '@nestjs/core';
+import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { systemClock } from '../clock.js';
 import { loadClientTelemetry } from '../telemetry.js';
 import { resolveGenesysAuthOptions } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
 import { GenesysClient } from './genesys-client.js';
-import {
-  assertSingleRegistration,
-  getGenesysAuthInterceptorToken,
-  getGenesysClientToken,
-  getGenesysHttpServiceToken,
-  getGenesysTokenServiceToken,
-} from './injection.js';
+import { assertSingleRegistration } from './registrations.js';
+import { getGenesysAuthInterceptorToken, getGenesysClientToken, getGenesysHttpServiceToken, getGenesysTokenServiceToken } from './tokens.js';
 
 /**
  * Adds one registration's client unit to a dynamic module: the unit, its parts under their
@@ -32,12 +27,12 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   ];
   const client: Provider = {
     provide: clientToken,
-    useFactory: async (options: GenesysAuthModuleOptions, modules: ModulesContainer, schedulerRegistry?: SchedulerRegistry) => {
-      assertSingleRegistration(modules, name);
+    useFactory: async (options: GenesysAuthModuleOptions, discovery: DiscoveryService, schedulerRegistry?: SchedulerRegistry) => {
+      assertSingleRegistration(discovery, name);
       const config = resolveGenesysAuthOptions(options);
       return new GenesysClient(name, config, { clock: systemClock, schedulerRegistry, telemetry: await loadClientTelemetry() });
     },
-    inject: [optionsToken, ModulesContainer, { token: SchedulerRegistry, optional: true }],
+    inject: [optionsToken, DiscoveryService, { token: SchedulerRegistry, optional: true }],
   };
   // The unit's start and stop, as a provider of its own: the parts above expose no lifecycle hooks, so Nest calls each once.
   // Nest runs each module's hooks in turn: starting in onModuleInit and waiting in onApplicationBootstrap lets the first
@@ -56,6 +51,8 @@ export function withClientProviders(module: DynamicModule, name: string | undefi
   };
   return {
     ...module,
+    // DiscoveryService finds the other registrations, here and wherever `findRegistrations` looks.
+    imports: [...(module.imports ?? []), DiscoveryModule],
     providers: [...(module.providers ?? []), client, ...parts, lifecycle],
     exports: [...(module.exports ?? []), clientToken, ...parts.map((provider) => (provider as { provide: InjectionToken }).provide)],
   };

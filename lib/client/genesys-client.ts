@@ -71,7 +71,7 @@ export class GenesysClient {
     const createTelemetry = context.telemetry ?? (() => NO_TELEMETRY);
     this.telemetry = createTelemetry(config.apiBaseUrl, context.telemetryClientName ?? name ?? 'default', clientId);
     if (config.tokenStore) {
-      this.store = { guard: StoreGuard.of(config.tokenStore), keys: storeKeysOf(config) };
+      this.store = { guard: StoreGuard.of(config.tokenStore, context.clock), keys: storeKeysOf(config) };
       this.store.guard.retain();
     }
     this.tokens = new GenesysTokenService(config, new GenesysTokenClient(config, context.clock), context.clock, {
@@ -161,6 +161,8 @@ export class GenesysClient {
   private scheduleRecheck(): void {
     if (this.closed) return;
     if (this.recheckTimer) this.clock.clearTimeout(this.recheckTimer);
+    // No backoff of its own (`retryDelayMs`): a check before the token service's next renewal would only see the refused
+    // token again, and one later than it would keep the state stale; that renewal interval is the backoff.
     const delayMs = Math.max(this.tokens.nextUnauthorizedRenewalAt() - this.clock.now(), MIN_RECHECK_DELAY_MS);
     this.recheckTimer = this.clock.setTimeout(() => {
       this.recheckTimer = undefined;
@@ -190,7 +192,7 @@ export class GenesysClient {
       const quietFor = this.clock.now() - Math.max(retiredAt, this.interceptor.requests.lastActiveAt);
       if (quietFor >= RETIRED_CLIENT_GRACE_MS || this.clock.now() >= limit) break;
       const pauseMs = Math.min(RETIRED_CLIENT_GRACE_MS - quietFor, limit - this.clock.now());
-      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, pauseMs));
+      await this.clock.sleep(pauseMs);
       await this.interceptor.requests.whenIdle(Math.max(0, limit - this.clock.now()));
     }
     await this.close(because);

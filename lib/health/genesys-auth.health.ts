@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { ModulesContainer } from '@nestjs/core';
+import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { GenesysClient } from '../client/genesys-client.js';
-import { findRegistrations } from '../client/injection.js';
+import { findRegistration, findRegistrations } from '../client/registrations.js';
 
 /** Options of {@link GenesysAuthHealthIndicator.isHealthy}. */
 export interface GenesysAuthHealthOptions {
@@ -50,7 +50,7 @@ export class GenesysAuthHealthIndicator {
 
   constructor(
     private readonly healthIndicatorService: HealthIndicatorService,
-    private readonly modules: ModulesContainer,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /**
@@ -105,7 +105,7 @@ export class GenesysAuthHealthIndicator {
   async isHealthyAll(options: GenesysAuthHealthAllOptions = {}): Promise<HealthIndicatorResult> {
     const { keyPrefix = 'genesys', ...rest } = options;
     const results = await Promise.all(
-      findRegistrations(this.modules).map(({ name }) =>
+      findRegistrations(this.moduleRef).map(({ name }) =>
         this.isHealthy(name === undefined ? keyPrefix : `${keyPrefix}-${name}`, { ...rest, name }),
       ),
     );
@@ -115,7 +115,7 @@ export class GenesysAuthHealthIndicator {
   private registration(name: string | undefined): GenesysClient | undefined {
     let client = this.registrations.get(name);
     if (!client) {
-      client = findRegistrations(this.modules).find((registration) => registration.name === name)?.client;
+      client = findRegistration(this.moduleRef, name);
       if (client) this.registrations.set(name, client);
     }
     return client;

@@ -2,6 +2,7 @@ import { AxiosError, isAxiosError, type AxiosInstance, type GenericAbortSignal, 
 import { onAbort } from '../abort-listener.js';
 import type { Clock } from '../clock.js';
 import { isStream } from './is-stream.js';
+import { stateOf, type StatefulConfig } from './request-state.js';
 
 /**
  * Deadlines are kept to a grain: a request's deadline falls between `timeout` and `timeout` + the grain,
@@ -16,7 +17,7 @@ type AbortListener = (...args: unknown[]) => unknown;
  * its listeners in a `Set`, because a DOM `AbortSignal` costs each request microseconds to add and
  * remove its listener when hundreds of requests share it.
  */
-class DeadlineSignal implements GenericAbortSignal {
+export class DeadlineSignal implements GenericAbortSignal {
   aborted = false;
   reason: unknown;
   onabort: AbortListener | null = null;
@@ -42,23 +43,10 @@ class DeadlineSignal implements GenericAbortSignal {
 }
 
 /** Requests started in one grain with one timeout share a deadline: one signal and one timer a grain, not one a request. */
-interface DeadlineBucket {
+export interface DeadlineBucket {
   readonly grain: number;
   readonly expired: DeadlineSignal;
 }
-
-/** One attempt's deadline, kept under a plain key: axios copies it into the config of a replay (symbols it drops). */
-interface AttemptDeadline {
-  /** The attempt's `timeout`, held here while axios sees none (its own timer, an idle timer, would be redundant). */
-  readonly timeoutMs: number;
-  /** The signal the caller passed, put back when the attempt ends so that waits and replays see only it. */
-  readonly callerSignal?: GenericAbortSignal;
-  readonly bucket: DeadlineBucket;
-  /** Ends the link to the caller's signal, when there is one. */
-  readonly unlink?: () => void;
-}
-
-type DeadlineConfig = InternalAxiosRequestConfig & { genesysDeadline?: AttemptDeadline };
 
 /**
  * axios' `timeout` stops counting once the response headers arrive, so a server trickling its body
@@ -75,19 +63,21 @@ export class RequestDeadlines {
 
   constructor(private readonly clock: Clock) {}
 
-  /** Starts the attempt's deadline, if it has a `timeout`: its signal now also fires at the deadline. */
-  readonly arm = <C extends InternalAxiosRequestConfig>(config: C): C => {
+  /** Starts the attempt's deadline, if it has a `timeout`: its signal now also fires at the deadline. `now` saves a clock read to a caller that has just read it. */
+  readonly arm = <C extends InternalAxiosRequestConfig>(config: C, now = this.clock.now()): C => {
     const timeoutMs = timeoutOf(config);
     if (!(timeoutMs > 0)) return config; // none, or one axios itself refuses
-    const bucket = this.bucketFor(timeoutMs);
+    const state = stateOf(config);
+    const bucket = this.bucketFor(timeoutMs, now);
+    state.deadline = bucket;
+    state.timeoutMs = timeoutMs;
     const callerSignal = config.signal;
-    const attempt = config as DeadlineConfig;
     if (!callerSignal) {
-      attempt.genesysDeadline = { timeoutMs, bucket };
       config.signal = bucket.expired;
     } else {
+      state.callerSignal = callerSignal;
       const linked = linkedSignal(callerSignal, bucket.expired);
-      attempt.genesysDeadline = { timeoutMs, callerSignal, bucket, unlink: linked.unlink };
+      state.unlink = linked.unlink;
       config.signal = linked.signal;
     }
     // The deadline covers axios' own timeout (an idle timer per request, so never the earlier of the two).
@@ -100,17 +90,18 @@ export class RequestDeadlines {
    * again. A streamed body (`responseType: 'stream'`) stays under the deadline and the caller's signal
    * until it closes: axios listens to the attempt's signal until then.
    */
-  settle(config: InternalAxiosRequestConfig, body?: unknown): AttemptDeadline | undefined {
-    const deadline = (config as DeadlineConfig).genesysDeadline;
-    if (!deadline) return undefined;
-    (config as DeadlineConfig).genesysDeadline = undefined;
-    config.signal = deadline.callerSignal;
-    config.timeout = deadline.timeoutMs;
-    if (deadline.unlink) {
-      if (isStream(body)) body.once('close', deadline.unlink);
-      else deadline.unlink();
+  settle(config: InternalAxiosRequestConfig, body?: unknown): void {
+    const state = (config as StatefulConfig).genesys;
+    const bucket = state?.deadline;
+    if (!bucket) return;
+    const { timeoutMs, callerSignal, unlink } = state;
+    state.deadline = state.callerSignal = state.unlink = undefined;
+    config.signal = callerSignal;
+    config.timeout = timeoutMs;
+    if (unlink) {
+      if (isStream(body)) body.once('close', unlink);
+      else unlink();
     }
-    return deadline;
   }
 
   /**
@@ -119,12 +110,15 @@ export class RequestDeadlines {
    */
   settleFailed(error: unknown): unknown {
     if (!isAxiosError(error) || !error.config) return error;
-    const deadline = this.settle(error.config);
-    if (!deadline?.bucket.expired.aborted || deadline.callerSignal?.aborted) return error;
+    const state = (error.config as StatefulConfig).genesys;
+    const expired = state?.deadline?.expired.aborted === true && state.callerSignal?.aborted !== true;
+    const timeoutMs = state?.timeoutMs;
+    this.settle(error.config);
+    if (!expired) return error;
     // As axios words and codes its own timeout, honouring the same options.
     const { timeoutErrorMessage, transitional } = error.config;
     return new AxiosError(
-      timeoutErrorMessage ?? `timeout of ${deadline.timeoutMs}ms exceeded (a deadline for the whole exchange, headers and body)`,
+      timeoutErrorMessage ?? `timeout of ${timeoutMs}ms exceeded (a deadline for the whole exchange, headers and body)`,
       transitional?.clarifyTimeoutError ? AxiosError.ETIMEDOUT : AxiosError.ECONNABORTED,
       error.config,
       error.request,
@@ -134,7 +128,7 @@ export class RequestDeadlines {
   /** Enforces deadlines on an instance with interceptors of their own. Register before any other request interceptor. */
   attachTo(instance: AxiosInstance): void {
     // axios runs request interceptors in reverse order of registration: registered first, this runs last.
-    instance.interceptors.request.use(this.arm);
+    instance.interceptors.request.use((config) => this.arm(config));
     instance.interceptors.response.use(
       (response) => {
         this.settle(response.config, response.data);
@@ -153,8 +147,7 @@ export class RequestDeadlines {
     this.buckets.clear();
   }
 
-  private bucketFor(timeoutMs: number): DeadlineBucket {
-    const now = this.clock.now();
+  private bucketFor(timeoutMs: number, now: number): DeadlineBucket {
     const grainMs = Math.min(MAX_DEADLINE_GRAIN_MS, Math.ceil(timeoutMs / 10));
     const grain = Math.floor(now / grainMs);
     const current = this.buckets.get(timeoutMs);

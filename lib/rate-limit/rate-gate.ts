@@ -3,8 +3,9 @@ import type { Clock } from '../clock.js';
 import { GenesysAuthError } from '../errors.js';
 import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options.interface.js';
 import type { GenesysTokenService } from '../token/genesys-token.service.js';
+import type { BudgetRule, TokenRecord } from '../token/token-record.js';
 import { STORE_RECOVERY_SPREAD_MS, StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
-import { SlidingWindowBudget, type BudgetLease } from './sliding-window-budget.js';
+import type { BudgetLease } from './sliding-window-budget.js';
 import { WaitingLine } from './waiting-line.js';
 
 /**
@@ -17,12 +18,6 @@ const SHARED_POLL_MS = 100;
 /** A claim's answer when the store did not give one: count the request here. */
 const STORE_UNAVAILABLE = 'store unavailable';
 
-/**
- * A probe unanswered this long no longer holds the others back: a request that fails before it is sent
- * (a body axios cannot serialise) never reports back. At worst a slow probe gets company every 5 s.
- */
-const LOST_PROBE_AFTER_MS = 5_000;
-
 /** A token with budget for one request; release it when the request's answer (or failure) arrives. */
 export interface GateLease {
   readonly accessToken: string;
@@ -31,8 +26,11 @@ export interface GateLease {
    * is the API's answer, if one came: a 401 or a 429 gives the budget back (see {@link countedByApi}),
    * and a 429 keeps the token on trial after its cool-down.
    */
-  release(status?: number): void;
+  release(status?: number | typeof NOT_SENT): void;
 }
+
+/** What a lease is released with when its request was never sent (the caller gave up as the budget came): nothing counts. */
+export const NOT_SENT = 'not sent';
 
 /**
  * Whether the API counted a request against its token's budget: not when it could not authenticate it
@@ -40,34 +38,18 @@ export interface GateLease {
  * on when to go on. Counting refused requests let a burst of 429s use up the budget and starve every
  * route for a window after the limit had ended.
  */
-function countedByApi(status: number | undefined): boolean {
-  return status !== 401 && status !== 429;
-}
-
-/**
- * What the gate knows of one token: its budget, and whether it is on trial after a 429. A new token
- * (after a refresh or a 401) starts afresh, as Genesys counts per token.
- */
-interface SlotBudget {
-  readonly accessToken: string;
-  readonly budget: SlidingWindowBudget;
-  /**
-   * The API answered 429 on this token: once its cool-down ends, one request goes first (the probe),
-   * and the others wait for its answer, so that the end of a cool-down does not release a herd into
-   * a limit that may still hold.
-   */
-  onTrial: boolean;
-  /** Until when the probe is out (epoch ms; 0 when none is): until its answer, or until it counts as lost. */
-  probeUntil: number;
+function countedByApi(status: number | typeof NOT_SENT | undefined): boolean {
+  return status !== 401 && status !== 429 && status !== NOT_SENT;
 }
 
 /**
  * Paces one client's API requests to its per-token budgets: picks the token of the pool with the
  * most budget left, and when none has any (or all are cooling down after a 429), makes callers wait
- * in FIFO order, each at most `maxWaitMs`, at most `maxQueued` of them.
+ * in FIFO order, each at most `maxWaitMs`, at most `maxQueued` of them. What it knows of each token
+ * (budget, cool-down, trial) is in the token's {@link TokenRecord}.
  */
 export class RateGate {
-  private readonly budgets: (SlotBudget | undefined)[] = [];
+  private readonly rule: BudgetRule;
   /**
    * Callers waiting for budget, in order. While budgets are shared through the store, only the first
    * asks the store, and sleeps as long as its answer says: a thousand waiting callers cost the store
@@ -80,8 +62,8 @@ export class RateGate {
   private sharedClaimsInFlight = 0;
   /** Budgets are counted in the store (its last claim answered); cleared when it stops answering. */
   private countingInStore = false;
-  /** Wakes the first caller early while it sleeps on the store's word (an answer arrived, a token was refreshed, or the gate closed). */
-  private wakeStoreServer?: () => void;
+  /** Aborted to wake the first caller early while it sleeps on the store's word (an answer arrived, a token was refreshed, or the gate closed). */
+  private storeServerAlarm?: AbortController;
   private wakeTimer?: NodeJS.Timeout;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly subscription: Subscription;
@@ -96,6 +78,7 @@ export class RateGate {
     /** A store shared with other replicas: budgets are counted there, for the cluster, while it answers. */
     private readonly shared?: { readonly guard: StoreGuard; readonly keys: ClientStoreKeys },
   ) {
+    this.rule = { requestsPerToken: limits.requestsPerToken, windowMs: limits.windowMs, leaseTimeoutMs };
     this.line = new WaitingLine(
       clock,
       (waitedMs) => this.expiredInLine(waitedMs),
@@ -125,7 +108,7 @@ export class RateGate {
    */
   async acquire(deadline: number, signal?: AbortSignal): Promise<GateLease> {
     if (this.line.size === 0 && this.sharedClaimsInFlight < this.sharedCredit && this.sharing) {
-      const claimed = await this.claimFromStore();
+      const claimed = await this.claimFromStore(deadline);
       if (typeof claimed === 'object') return claimed;
       if (claimed !== STORE_UNAVAILABLE) {
         this.assertNotRefused(); // no budget now: waiting for it could only end in a 401
@@ -160,7 +143,7 @@ export class RateGate {
       while (!this.stopped && this.line.first() && this.sharing) {
         let claimed: GateLease | number | typeof STORE_UNAVAILABLE;
         try {
-          claimed = await this.claimFromStore();
+          claimed = await this.claimFromStore(this.line.first()!.deadline);
         } catch (failure) {
           // No token could be had (the token service's own error for this caller): it ends the first caller's wait.
           const first = this.line.first();
@@ -190,9 +173,9 @@ export class RateGate {
   }
 
   /** A claim from the store for the first caller (see {@link claimShared}); a failure of the token service is that caller's. */
-  private async claimFromStore(): Promise<GateLease | number | typeof STORE_UNAVAILABLE> {
+  private async claimFromStore(deadline: number): Promise<GateLease | number | typeof STORE_UNAVAILABLE> {
     try {
-      return await this.claimShared();
+      return await this.claimShared(deadline);
     } catch (error) {
       if (!(error instanceof StoreUnavailable)) throw error;
       this.countAlone(this.clock.now());
@@ -218,21 +201,26 @@ export class RateGate {
     else lease.release(401);
   }
 
-  /** Waits `ms`, or less when woken. */
+  /** Waits `ms`, or less when woken (see {@link wakeStoreServer}). */
   private async sleepUntilWoken(ms: number): Promise<void> {
-    const woken = new AbortController();
-    const wake = () => woken.abort();
-    this.wakeStoreServer = wake;
-    await this.clock.sleep(ms, woken.signal);
-    if (this.wakeStoreServer === wake) this.wakeStoreServer = undefined;
+    const alarm = new AbortController();
+    this.storeServerAlarm = alarm;
+    await this.clock.sleep(ms, alarm.signal);
+    if (this.storeServerAlarm === alarm) this.storeServerAlarm = undefined;
+  }
+
+  /** Wakes the first caller if it sleeps on the store's word. */
+  private wakeStoreServer(): void {
+    this.storeServerAlarm?.abort();
   }
 
   /**
-   * One claim on the store, on the held tokens in turn (the first with budget wins): a lease, or how
-   * many ms until budget may free up. Fetches a token first when none is held.
+   * One claim on the store, on the held tokens in turn (the first with budget wins) while `deadline`
+   * has not passed: a lease, or how many ms until budget may free up. Fetches a token first when none
+   * is held.
    * @throws StoreUnavailable when the store did not answer.
    */
-  private async claimShared(): Promise<GateLease | number> {
+  private async claimShared(deadline: number): Promise<GateLease | number> {
     const { guard, keys } = this.shared!;
     for (;;) {
       if (this.stopped) throw this.shutdown('the application is shutting down');
@@ -240,10 +228,9 @@ export class RateGate {
       // Requests sent while the store did not answer are not in its count: until a window after every replica has found
       // it back, keep to our share too.
       const recovering = guard.degraded || guard.recoveredWithin(this.limits.windowMs + STORE_RECOVERY_SPREAD_MS);
-      const candidates = this.tokens.pool.flatMap((slot, index) => {
-        const token = slot.coolDownEndsAt <= now ? slot.usableToken() : undefined;
-        const record = token && this.budgetOf(index, token.accessToken);
-        return record && record.probeUntil <= now && (!recovering || record.budget.remaining(now) > 0) ? [record] : [];
+      const candidates = this.tokens.pool.flatMap((slot) => {
+        const record = slot.usableRecord();
+        return record?.open(now) && (!recovering || record.budgetUnder(this.rule).remaining(now) > 0) ? [record] : [];
       });
       if (candidates.length === 0 && this.tokens.pool.every((slot) => !slot.usableToken())) {
         await this.tokens.getToken();
@@ -252,43 +239,33 @@ export class RateGate {
       if (candidates.length === 0) return SHARED_POLL_MS; // every token cooling down or on trial: look again soon
       let waitMs = Number.POSITIVE_INFINITY;
       for (const record of candidates) {
+        // Each claim may take up to the store's bound: a pool of tokens must not add them up past the caller's deadline.
+        if (this.clock.now() >= deadline) break;
         const key = keys.budget(record.accessToken);
         this.sharedClaimsInFlight++;
         const claim = await guard
           .claimBudget(key, this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs, this.limits.maxCoolDownMs)
           .finally(() => this.sharedClaimsInFlight--);
-        const usedInWindow = claim.granted ? this.limits.requestsPerToken - (claim.remaining ?? 0) : this.limits.requestsPerToken;
-        if (!recovering) record.budget.shareWith(claim.replicas ?? 1, usedInWindow); // after an outage the store has forgotten who was there
+        if (this.stopped) {
+          if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // nothing will be sent on it
+          throw this.shutdown('the application is shutting down');
+        }
+        // A refusal for a cool-down says nothing of the count; any other refusal means the window is full.
+        const usedInWindow = claim.granted ? this.limits.requestsPerToken - (claim.remaining ?? 0) : claim.coolingDown ? undefined : this.limits.requestsPerToken;
+        if (!recovering) record.budgetUnder(this.rule).shareWith(claim.replicas ?? 1, usedInWindow); // after an outage the store has forgotten who was there
         this.countingInStore = true;
         this.sharedCredit = claim.granted ? Math.min(Math.max(1, claim.remaining ?? 1), this.limits.requestsPerToken) : 1;
-        if (claim.granted && record.probeUntil <= this.clock.now()) return this.sharedLease(record, key, claim.claimId);
+        if (claim.granted && record.open(this.clock.now())) return this.sharedLease(record, key, claim.claimId);
         if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
         else waitMs = Math.min(waitMs, this.sharedRetryInMs(claim.retryInMs, claim.coolingDown === true));
       }
-      return waitMs;
+      return Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS;
     }
   }
 
-  /**
-   * A lease on budget claimed from the store. It is counted here too, so that if the store stops
-   * answering, this replica's own recent requests still count against its share.
-   */
-  private sharedLease(record: SlotBudget, key: string, claimId: string): GateLease {
-    return this.leaseOf(record, (counted) => void this.shared!.guard.settleBudget(key, claimId, counted).then(() => this.wakeStoreServer?.()));
-  }
-
-  /** Whether a lease on `record` is its token's probe after a cool-down; if so, holds the others back until it is answered. */
-  private startProbe(record: SlotBudget): boolean {
-    if (!record.onTrial) return false;
-    record.probeUntil = this.clock.now() + Math.min(this.leaseTimeoutMs, LOST_PROBE_AFTER_MS);
-    return true;
-  }
-
-  /** A 429 puts the token on trial; any other answer to its probe ends the trial and lets the line move on. */
-  private onAnswer(record: SlotBudget, probe: boolean, status?: number): void {
-    if (status === 429) record.onTrial = true;
-    else if (probe) record.onTrial = false;
-    if (probe) record.probeUntil = 0;
+  /** A lease on budget claimed from the store: settled there too, which may free budget for the line. */
+  private sharedLease(record: TokenRecord, key: string, claimId: string): GateLease {
+    return this.leaseOf(record, (counted) => void this.shared!.guard.settleBudget(key, claimId, counted).then(() => this.wakeStoreServer()));
   }
 
   /** Rejects every waiting caller with a `shutdown` error saying `because`, and stops. */
@@ -297,7 +274,7 @@ export class RateGate {
     this.subscription.unsubscribe();
     if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
     this.line.settleEach(() => this.shutdown(because));
-    this.wakeStoreServer?.();
+    this.wakeStoreServer();
   }
 
   /** Serves waiters in order while some token has budget; then sleeps until the next budget or cool-down frees up. */
@@ -305,7 +282,7 @@ export class RateGate {
     if (this.stopped || this.line.size === 0) return;
     const now = this.clock.now();
     if (this.shared?.guard.wouldUse(now)) {
-      this.wakeStoreServer?.();
+      this.wakeStoreServer();
       void this.serveFromStore();
       return;
     }
@@ -324,51 +301,51 @@ export class RateGate {
   private countAlone(now: number): void {
     if (!this.countingInStore) return;
     this.countingInStore = false;
-    for (const record of this.budgets) record?.budget.countAloneFrom(now);
+    for (const slot of this.tokens.pool) slot.heldRecord?.budgetUnder(this.rule).countAloneFrom(now);
   }
 
   private take(now: number): GateLease | undefined {
     this.countAlone(now);
-    let best: SlotBudget | undefined;
+    let best: TokenRecord | undefined;
     let bestRemaining = 0;
-    this.tokens.pool.forEach((slot, index) => {
-      const token = slot.usableToken();
-      if (!token || slot.coolDownEndsAt > now) return;
-      const record = this.budgetOf(index, token.accessToken);
-      if (record.probeUntil > now) return;
-      const remaining = record.budget.remaining(now);
+    for (const slot of this.tokens.pool) {
+      const record = slot.usableRecord();
+      const remaining = record?.open(now) ? record.budgetUnder(this.rule).remaining(now) : 0;
       if (remaining > bestRemaining) {
         best = record;
         bestRemaining = remaining;
       }
-    });
-    return best && this.leaseOf(best, () => this.drain());
+    }
+    return (
+      best &&
+      this.leaseOf(best, () => {
+        if (this.line.size > 0) this.drain();
+      })
+    );
   }
 
-  /** A lease on `record`'s budget, counted here; on release, `settled` learns whether the API counted the request. */
-  private leaseOf(record: SlotBudget, settled: (counted: boolean) => void): GateLease {
-    const claim: BudgetLease = record.budget.take(this.clock.now());
-    const probe = this.startProbe(record);
+  /**
+   * A lease on `record`'s budget, counted here (a shared claim too, so that if the store stops
+   * answering, this replica's own recent requests still count against its share). On release,
+   * `settled` learns whether the API counted the request.
+   */
+  private leaseOf(record: TokenRecord, settled: (counted: boolean) => void): GateLease {
+    const now = this.clock.now();
+    const budget = record.budgetUnder(this.rule);
+    const claim: BudgetLease = budget.take(now);
+    const probe = record.startProbe(now, this.leaseTimeoutMs);
     return {
       accessToken: record.accessToken,
       release: (status) => {
         if (claim.settled) return;
         const counted = countedByApi(status);
-        record.budget.settle(claim, this.clock.now(), counted);
-        this.onAnswer(record, probe, status);
+        budget.settle(claim, this.clock.now(), counted);
+        // An unsent probe says nothing of the limit: the token stays on trial, and the next request is its probe.
+        if (status !== NOT_SENT) record.answered(probe, status);
+        else if (probe) record.answered(probe, 429);
         settled(counted);
       },
     };
-  }
-
-  private budgetOf(index: number, accessToken: string): SlotBudget {
-    let record = this.budgets[index];
-    if (record?.accessToken !== accessToken) {
-      const budget = new SlidingWindowBudget(this.limits.requestsPerToken, this.limits.windowMs, this.leaseTimeoutMs);
-      record = { accessToken, budget, onTrial: false, probeUntil: 0 };
-      this.budgets[index] = record;
-    }
-    return record;
   }
 
   /**
@@ -377,11 +354,10 @@ export class RateGate {
    */
   private nextFreeAt(now: number): number {
     let next = Number.POSITIVE_INFINITY;
-    this.tokens.pool.forEach((slot, index) => {
-      const token = slot.usableToken();
-      const record = token && this.budgetOf(index, token.accessToken);
-      if (record) next = Math.min(next, record.probeUntil > now ? record.probeUntil : Math.max(slot.coolDownEndsAt, record.budget.nextFreeAt(now)));
-    });
+    for (const slot of this.tokens.pool) {
+      const record = slot.usableRecord();
+      if (record) next = Math.min(next, record.nextFreeAt(now, this.rule));
+    }
     return next;
   }
 

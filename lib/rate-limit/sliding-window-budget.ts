@@ -12,6 +12,9 @@ export interface BudgetLease {
  * or however slowly its answer comes back, no window on Genesys' side can hold more than `limit`
  * (a count by send time alone can be overrun by network jitter). Answers in the same millisecond
  * share one entry, so memory stays bounded by both `limit` and `windowMs`.
+ *
+ * The rate gate keeps one per token; `MemoryTokenStore` one per budget key. The Redis store's claim
+ * script is the same rule in Lua.
  */
 export class SlidingWindowBudget {
   /** Answer times (ms) and how many answers arrived at each, oldest first, from `head` on. */
@@ -42,9 +45,9 @@ export class SlidingWindowBudget {
    * `usedInWindow` requests count in the window. When this budget is what counts (the store cannot be
    * reached), this replica counts on an equal share, not the whole.
    */
-  shareWith(replicas: number, usedInWindow: number): void {
+  shareWith(replicas: number, usedInWindow?: number): void {
     this.limit = Math.max(1, Math.floor(this.fullLimit / replicas));
-    this.usedInCluster = Math.min(usedInWindow, this.fullLimit);
+    if (usedInWindow !== undefined) this.usedInCluster = Math.min(usedInWindow, this.fullLimit);
   }
 
   /**
@@ -56,7 +59,7 @@ export class SlidingWindowBudget {
     this.expire(now);
     const shareOfUsed = Math.ceil((this.usedInCluster * this.limit) / this.fullLimit);
     const missing = shareOfUsed - this.answered - this.inFlight.size;
-    for (let index = 0; index < missing; index++) this.record(now);
+    if (missing > 0) this.record(now, missing);
   }
 
   /** Requests that may be sent right now. */
@@ -96,19 +99,33 @@ export class SlidingWindowBudget {
     return this.head < this.times.length ? this.times[this.head] + this.windowMs : Number.POSITIVE_INFINITY;
   }
 
-  private record(at: number): void {
-    const last = this.times.length - 1;
-    if (last >= this.head && this.times[last] === at) this.counts[last]++;
+  /**
+   * When the next request may be sent at the latest: {@link nextFreeAt}, or while every claim is in
+   * flight, when the oldest one's lease runs out and its window after it ends.
+   */
+  latestFreeAt(now: number): number {
+    const next = this.nextFreeAt(now);
+    if (next !== Number.POSITIVE_INFINITY) return next;
+    const [oldest] = this.inFlight; // leases are kept in the order they were taken
+    return oldest ? oldest.takenAt + this.leaseTimeoutMs + this.windowMs : now;
+  }
+
+  /** Counts an answer at `at`, keeping answer times in order (only a lost lease's may come before the last). */
+  /** Counts `count` answers at `at` (one entry, whatever the count). */
+  private record(at: number, count = 1): void {
+    let index = this.times.length;
+    while (index > this.head && this.times[index - 1] > at) index--;
+    if (index > this.head && this.times[index - 1] === at) this.counts[index - 1] += count;
     else {
-      this.times.push(at);
-      this.counts.push(1);
+      this.times.splice(index, 0, at);
+      this.counts.splice(index, 0, count);
     }
-    this.answered++;
+    this.answered += count;
   }
 
   private settleLostLeases(now: number): void {
     for (const lease of this.inFlight) {
-      if (now - lease.takenAt >= this.leaseTimeoutMs) this.settle(lease, now); // counted until now + windowMs: on the safe side
+      if (now - lease.takenAt >= this.leaseTimeoutMs) this.settle(lease, lease.takenAt + this.leaseTimeoutMs);
     }
     this.expire(now);
   }

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { RedisClientType } from 'redis';
+import { systemClock } from '../clock.js';
 import { GenesysAuthError, inspectAs } from '../errors.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from '../store/genesys-token-store.js';
 
@@ -64,7 +65,7 @@ if counted < limit then
   return {1, 0, 0, replicas, limit - counted - 1}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, math.max(1, tonumber(oldest[2]) + window - now), 0, replicas}
+return {0, math.min(window + lease, math.max(1, tonumber(oldest[2]) + window - now)), 0, replicas}
 `;
 
 /** The claim's answer arrived: it counts from now (Redis' clock) for the window, or not at all when the API did not count it (ARGV[2] = '0'). */
@@ -128,15 +129,19 @@ export class RedisTokenStore implements GenesysTokenStore {
 
   constructor(options: RedisTokenStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'genesys-auth:';
+    // The store's own hash tag keeps a key and its companions on one cluster slot; braces in the prefix would replace it.
+    if (typeof this.keyPrefix !== 'string' || /[{}]/.test(this.keyPrefix)) {
+      throw new GenesysAuthError('invalid_options', 'RedisTokenStore: option "keyPrefix" must be a string without "{" or "}"');
+    }
     inspectAs(this, () => ({ keyPrefix: this.keyPrefix, encrypted: this.key !== undefined }));
     if (options.encryptionKey !== undefined) this.key = encryptionKeyOf(options.encryptionKey);
     if (options.client) this.appClient = options.client;
-    else if (typeof options.url === 'string' && options.url !== '') {
+    else if (typeof options.url === 'string' && /^rediss?:\/\//i.test(options.url)) {
       this.url = options.url;
       this.redisModule = import('redis');
       this.redisModule.catch(() => undefined); // a missing peer is reported by the first call, bounded like any store failure
     }
-    else throw new GenesysAuthError('invalid_options', 'RedisTokenStore: give either a "url" or a connected "client"');
+    else throw new GenesysAuthError('invalid_options', 'RedisTokenStore: give either a "url" (redis:// or rediss://) or a connected "client"');
   }
 
   async getToken(key: string): Promise<StoredToken | undefined> {
@@ -147,7 +152,7 @@ export class RedisTokenStore implements GenesysTokenStore {
   }
 
   async setToken(key: string, token: StoredToken): Promise<void> {
-    const ttlMs = Math.floor(token.expiresAt - Date.now());
+    const ttlMs = Math.floor(token.expiresAt - systemClock.now());
     if (ttlMs <= 0) return;
     const client = await this.connected();
     const fullKey = this.redisKey(key);
@@ -199,9 +204,9 @@ export class RedisTokenStore implements GenesysTokenStore {
     if (!own.isOpen) return own.destroy();
     const closing = own.close().catch(() => undefined);
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, CONNECTION_DEADLINE_MS, 'late')));
+    const deadline = new Promise<'late'>((resolve) => (timer = systemClock.setTimeout(() => resolve('late'), CONNECTION_DEADLINE_MS, { keepAlive: true })));
     const outcome = await Promise.race([closing, deadline]);
-    clearTimeout(timer);
+    if (timer) systemClock.clearTimeout(timer);
     if (outcome === 'late') own.destroy();
   }
 
@@ -241,14 +246,17 @@ export class RedisTokenStore implements GenesysTokenStore {
       connecting.catch(() => undefined); // it may fail after the deadline, once destroyed
       await Promise.race([
         connecting,
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`Redis did not answer the handshake within ${CONNECTION_DEADLINE_MS} ms`)), CONNECTION_DEADLINE_MS))),
+        new Promise<never>(
+          (_, reject) =>
+            (timer = systemClock.setTimeout(() => reject(new Error(`Redis did not answer the handshake within ${CONNECTION_DEADLINE_MS} ms`)), CONNECTION_DEADLINE_MS, { keepAlive: true })),
+        ),
       ]);
     } catch (error) {
       if (this.ownClient === client) this.ownClient = undefined;
       client.destroy();
       throw error;
     } finally {
-      clearTimeout(timer);
+      if (timer) systemClock.clearTimeout(timer);
     }
     if (this.closed) {
       client.destroy();

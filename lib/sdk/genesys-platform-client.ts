@@ -1,12 +1,14 @@
-import type { FactoryProvider, InjectionToken } from '@nestjs/common';
-import { ModulesContainer } from '@nestjs/core';
+import type { FactoryProvider } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { GenesysClient } from '../client/genesys-client.js';
-import { findRegistrations, getGenesysClientToken, validRegistrationName } from '../client/injection.js';
+import { findRegistration } from '../client/registrations.js';
+import { getGenesysClientToken, validRegistrationName } from '../client/tokens.js';
 import { GenesysAuthError } from '../errors.js';
 import { axiosOf } from '../http/own-axios.js';
 import { createIsolatedApiClient } from './isolated-api-client.js';
 import type { SdkApiClass, SdkApiClient } from './platform-sdk.js';
 import { GenesysSdkHttpClient } from './sdk-http-client.js';
+import { getGenesysPlatformClientToken } from './tokens.js';
 
 /** One client unit's SDK `ApiClient` and the API class instances bound to it. */
 interface Binding {
@@ -91,9 +93,9 @@ export class GenesysPlatformClient {
     const checked = validRegistrationName(name);
     return {
       provide: getGenesysPlatformClientToken(checked),
-      useFactory: (client: GenesysClient | undefined, modules: ModulesContainer) =>
-        client ? GenesysPlatformClient.for(client) : new GenesysPlatformClient(() => registrationIn(modules, checked)),
-      inject: [{ token: getGenesysClientToken(checked), optional: true }, ModulesContainer],
+      useFactory: (client: GenesysClient | undefined, moduleRef: ModuleRef) =>
+        client ? GenesysPlatformClient.for(client) : new GenesysPlatformClient(() => registrationIn(moduleRef, checked)),
+      inject: [{ token: getGenesysClientToken(checked), optional: true }, ModuleRef],
     };
   }
 
@@ -139,13 +141,8 @@ export class GenesysPlatformClient {
   }
 }
 
-/** Injection token of the platform client of the registration called `name`: the `GenesysPlatformClient` class without a name. */
-export function getGenesysPlatformClientToken(name?: string): InjectionToken {
-  return name === undefined ? GenesysPlatformClient : `nestjs-genesys-auth:sdk:${name}`;
-}
-
-function registrationIn(modules: ModulesContainer, name: string | undefined): GenesysClient {
-  const client = findRegistrations(modules).find((registration) => registration.name === name)?.client;
+function registrationIn(moduleRef: ModuleRef, name: string | undefined): GenesysClient {
+  const client = findRegistration(moduleRef, name);
   if (client) return client;
   const which = name === undefined ? 'without a name' : `named "${name}"`;
   throw new GenesysAuthError('invalid_options', `GenesysPlatformClient: no GenesysAuthModule registration ${which} in this application`);

@@ -1,5 +1,5 @@
-import { Inject, Module, type DynamicModule } from '@nestjs/common';
-import { GenesysPlatformClient, getGenesysPlatformClientToken } from './genesys-platform-client.js';
+import { Module, type DynamicModule } from '@nestjs/common';
+import { GenesysPlatformClient } from './genesys-platform-client.js';
 
 /** Options of {@link GenesysSdkModule.forFeature}. */
 export interface GenesysSdkFeatureOptions {
@@ -27,7 +27,3 @@ export class GenesysSdkModule {
     return { module: GenesysSdkModule, providers: [provider], exports: [provider.provide] };
   }
 }
-
-/** Injects the {@link GenesysPlatformClient} of the registration called `name` (the unnamed one without it). */
-export const InjectGenesysPlatformClient = (name?: string): ParameterDecorator & PropertyDecorator =>
-  Inject(getGenesysPlatformClientToken(name));

@@ -1,9 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { systemClock } from '../clock.js';
+import { SlidingWindowBudget, type BudgetLease } from '../rate-limit/sliding-window-budget.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from './genesys-token-store.js';
 
 interface Budget {
-  /** Claim id → when it stops counting (in flight: its lease's end plus the window) and its window. */
-  readonly claims: Map<string, { countsUntil: number; windowMs: number }>;
+  /** Counted by the rule of the key's first claim (replicas sharing a key are configured alike) until the key is idle. */
+  window?: SlidingWindowBudget;
+  /** Claims by id until settled; one never settled stays until the window counts it as lost and a claim finds it. */
+  readonly claims: Map<string, BudgetLease>;
   coolingUntil: number;
   /** Dropped once nothing in it counts any more, so the map does not grow with every token ever used. */
   idleAfter: number;
@@ -19,7 +23,7 @@ export class MemoryTokenStore implements GenesysTokenStore {
   private readonly locks = new Map<string, { owner: string; until: number }>();
   private readonly budgets = new Map<string, Budget>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = systemClock.now) {}
 
   async getToken(key: string): Promise<StoredToken | undefined> {
     const token = this.tokens.get(key);
@@ -48,23 +52,24 @@ export class MemoryTokenStore implements GenesysTokenStore {
     const budget = this.budgetOf(key, now);
     if (maxCoolDownMs !== undefined) budget.coolingUntil = Math.min(budget.coolingUntil, now + maxCoolDownMs);
     if (budget.coolingUntil > now) return { granted: false, retryInMs: budget.coolingUntil - now, coolingDown: true };
-    for (const [id, claim] of budget.claims) if (claim.countsUntil <= now) budget.claims.delete(id);
+    const window = (budget.window ??= new SlidingWindowBudget(limit, windowMs, leaseTtlMs));
+    const remaining = window.remaining(now);
+    if (remaining <= 0) return { granted: false, retryInMs: Math.max(1, window.latestFreeAt(now) - now) };
     if (budget.claims.size >= limit) {
-      const first = Math.min(...[...budget.claims.values()].map((claim) => claim.countsUntil));
-      return { granted: false, retryInMs: Math.max(1, first - now) };
+      for (const [id, claim] of budget.claims) if (claim.settled) budget.claims.delete(id); // lost claims: the window counted them as answered
     }
     const claimId = randomUUID();
-    budget.claims.set(claimId, { countsUntil: now + leaseTtlMs + windowMs, windowMs });
+    budget.claims.set(claimId, window.take(now));
     budget.idleAfter = Math.max(budget.idleAfter, now + leaseTtlMs + windowMs);
-    return { granted: true, claimId, remaining: limit - budget.claims.size };
+    return { granted: true, claimId, remaining: remaining - 1 };
   }
 
   async settleBudget(key: string, claimId: string, counted?: boolean): Promise<void> {
-    const claims = this.budgets.get(key)?.claims;
-    const claim = claims?.get(claimId);
-    if (!claims || !claim) return;
-    if (counted === false) claims.delete(claimId);
-    else claim.countsUntil = this.now() + claim.windowMs;
+    const budget = this.budgets.get(key);
+    const claim = budget?.claims.get(claimId);
+    if (!budget || !claim) return;
+    budget.claims.delete(claimId);
+    budget.window?.settle(claim, this.now(), counted !== false);
   }
 
   async coolDown(key: string, durationMs: number): Promise<void> {

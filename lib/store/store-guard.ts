@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { Logger } from '@nestjs/common';
+import { systemClock, type Clock } from '../clock.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from './genesys-token-store.js';
 import { storedTokenProblem } from './stored-token.js';
@@ -31,7 +32,10 @@ export class StoreGuard {
   /** Keys whose unusable value was reported: one warning per bad value, not one per read. */
   private readonly distrustedKeys = new Set<string>();
 
-  private constructor(private readonly store: GenesysTokenStore) {}
+  private constructor(
+    private readonly store: GenesysTokenStore,
+    private readonly clock: Clock,
+  ) {}
 
   /** Whether the store failed its last call: clients run on their own tokens and budgets meanwhile. */
   get degraded(): boolean {
@@ -50,7 +54,7 @@ export class StoreGuard {
 
   /** Whether the store came back from an outage less than `ms` ago: what was counted meanwhile is not in its counts. */
   recoveredWithin(ms: number): boolean {
-    return Date.now() - this.answeringAgainSince < ms;
+    return this.clock.now() - this.answeringAgainSince < ms;
   }
 
   /** Whether a call now would reach the store (it answers, or a probe is due), without taking the probe. */
@@ -70,7 +74,7 @@ export class StoreGuard {
   async getToken(key: string): Promise<StoredToken | undefined> {
     const stored: unknown = await this.call(() => this.store.getToken(key), undefined);
     if (stored === undefined) return undefined;
-    const problem = storedTokenProblem(stored, Date.now());
+    const problem = storedTokenProblem(stored, this.clock.now());
     if (!problem) {
       this.distrustedKeys.delete(key);
       return stored as StoredToken;
@@ -103,10 +107,14 @@ export class StoreGuard {
    * @throws StoreUnavailable when the store failed or gave no usable answer: count this request locally.
    */
   async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs: number): Promise<BudgetClaim> {
-    const claim: unknown = await this.call<unknown>(() => this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), undefined);
-    const checked = claimOf(claim, Math.max(windowMs + leaseTtlMs, maxCoolDownMs));
-    if (!checked) throw new StoreUnavailable();
-    return checked;
+    // An answer that is not a claim counts as a failure of the store (once-a-second probes, logged once): retrying it at once would only spin.
+    const claim = await this.call<BudgetClaim | undefined>(async () => {
+      const answer = claimOf(await this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), Math.max(windowMs + leaseTtlMs, maxCoolDownMs));
+      if (!answer) throw new Error('the store answered a budget claim with something that is not one');
+      return answer;
+    }, undefined);
+    if (!claim) throw new StoreUnavailable();
+    return claim;
   }
 
   /** See {@link GenesysTokenStore.settleBudget}; `counted: false` frees the claim at once. */
@@ -136,26 +144,25 @@ export class StoreGuard {
    * so a silent store costs callers nothing beyond that probe.
    */
   private async call<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
-    if (this.failing && !this.useNow(Date.now())) return fallback;
+    if (this.failing && !this.useNow(this.clock.now())) return fallback;
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
         operation(),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${STORE_CALL_TIMEOUT_MS} ms`)), STORE_CALL_TIMEOUT_MS);
-          timer.unref();
+          timer = this.clock.setTimeout(() => reject(new Error(`no answer within ${STORE_CALL_TIMEOUT_MS} ms`)), STORE_CALL_TIMEOUT_MS);
         }),
       ]);
       if (this.failing) {
         this.failing = false;
-        this.answeringAgainSince = Date.now();
+        this.answeringAgainSince = this.clock.now();
         this.logger.log('Genesys token store reachable again: tokens and rate budgets are shared again');
       }
       return result;
     } catch (error) {
       // The next probe is due a second after this failure, not after its start: a call that failed by
       // timing out would otherwise make the next one due at once, and callers would probe in turn.
-      this.lastProbeAt = Date.now();
+      this.lastProbeAt = this.clock.now();
       if (!this.failing) {
         this.failing = true;
         // The store's error message may name its host; it never holds a token (keys are hashed, values are not in errors).
@@ -164,15 +171,15 @@ export class StoreGuard {
       }
       return fallback;
     } finally {
-      clearTimeout(timer);
+      if (timer) this.clock.clearTimeout(timer);
     }
   }
 
-  /** The guard of `store`, created on first use. */
-  static of(store: GenesysTokenStore): StoreGuard {
+  /** The guard of `store`, created on first use, on `clock` (the first user's; every client's is the system clock outside tests). */
+  static of(store: GenesysTokenStore, clock: Clock = systemClock): StoreGuard {
     let guard = guards.get(store);
     if (!guard) {
-      guard = new StoreGuard(store);
+      guard = new StoreGuard(store, clock);
       guards.set(store, guard);
     }
     return guard;

@@ -165,7 +165,10 @@ export class GenesysTokenService {
   getState(): GenesysTokenState {
     const now = this.clock.now();
     const first = this.slots[0].state();
-    const coolDowns = this.slots.flatMap((slot, index) => (slot.coolDownEndsAt > now ? [{ slot: index, until: new Date(slot.coolDownEndsAt) }] : []));
+    const coolDowns = this.slots.flatMap((slot, index) => {
+      const until = slot.heldRecord?.coolDownEndsAt ?? 0;
+      return until > now ? [{ slot: index, until: new Date(until) }] : [];
+    });
     return {
       status: this.status(first.fetching, first.consecutiveFailures, first.hasValidToken),
       hasValidToken: first.hasValidToken,
@@ -228,7 +231,7 @@ export class GenesysTokenService {
    */
   coolDown(accessToken: string, durationMs: number): void {
     const boundedMs = Math.min(Math.max(0, durationMs), this.config.rateLimitBounds.maxCoolDownMs);
-    this.slots.find((slot) => slot.heldToken?.accessToken === accessToken)?.coolDown(this.clock.now() + boundedMs);
+    this.slots.find((slot) => slot.heldToken?.accessToken === accessToken)?.heldRecord?.coolDown(this.clock.now() + boundedMs);
     const store = this.context.store;
     if (store) void store.guard.coolDown(store.keys.budget(accessToken), boundedMs);
   }

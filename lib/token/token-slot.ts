@@ -9,6 +9,7 @@ import type { StoredToken } from '../store/genesys-token-store.js';
 import type { ClientStoreKeys, StoreGuard } from '../store/store-guard.js';
 import type { ClientTelemetry } from '../telemetry.js';
 import type { GenesysTokenClient, GrantedToken } from './token-client.js';
+import { TokenRecord } from './token-record.js';
 
 /** A held token with the moments that govern it. */
 export interface HeldToken {
@@ -53,13 +54,17 @@ export interface TokenSlotState {
 }
 
 /**
- * One token of a client and its whole lifecycle: cache, single flight, scheduled refresh, backoff,
- * fail-fast after failures, and a cool-down after the API answered 429. The token service holds one
- * slot per token of its pool.
+ * One token of a client and its whole lifecycle: cache, single flight, scheduled refresh, backoff and
+ * fail-fast after failures. What the API said of the token it holds (budget, cool-down after a 429,
+ * 401 renewals) is in the token's {@link TokenRecord}. The token service holds one slot per token of
+ * its pool.
  */
 export class TokenSlot {
-  private readonly pendingSleeps = new Set<{ timer: NodeJS.Timeout; wake: (error: GenesysAuthError) => void }>();
+  /** Aborted at close: ends every wait of the slot. */
+  private readonly closing = new AbortController();
   private held?: HeldToken;
+  /** The record of the last token taken (its budget, cool-down and 401 renewals), kept when that token is dropped. */
+  private taken?: TokenRecord;
   private inFlight?: { promise: Promise<HeldToken>; abort: AbortController };
   private refreshTimer?: NodeJS.Timeout;
   private nextRefreshAt?: number;
@@ -74,10 +79,6 @@ export class TokenSlot {
    * one start-up attempt) they wait for the retries still owed to them instead.
    */
   private failFast = false;
-  /** When the API's 401 last made this slot drop its token for a new one. */
-  private lastUnauthorizedRenewal = Number.NEGATIVE_INFINITY;
-  /** The API answered 429 on this slot's token: it is not used before this instant. */
-  private coolingUntil = 0;
   /** The last token dropped (refused by the API, or by a caller): never taken back from the store. */
   private dropped?: string;
   private stopped = false;
@@ -126,6 +127,21 @@ export class TokenSlot {
     return !this.stopped && this.held && this.clock.now() < this.held.usableUntil ? this.held.token : undefined;
   }
 
+  /** The record of the usable token, if there is one. */
+  usableRecord(): TokenRecord | undefined {
+    return this.usableToken() && this.taken;
+  }
+
+  /** The record of the held token, usable or not. */
+  get heldRecord(): TokenRecord | undefined {
+    return this.held && this.taken;
+  }
+
+  /** When the API's 401 last made this slot renew its token; `-Infinity` if never. */
+  get lastUnauthorizedRenewalAt(): number {
+    return this.taken?.lastUnauthorizedRenewalAt ?? Number.NEGATIVE_INFINITY;
+  }
+
   /** The held token, usable or not (for telling which slot a refused token came from). */
   get heldToken(): GenesysToken | undefined {
     return this.held?.token;
@@ -149,23 +165,8 @@ export class TokenSlot {
 
   /** Drops the held token because the API answered 401 to it, remembering when (renewals after 401s are bounded). */
   renewAfterUnauthorized(now: number): void {
-    this.lastUnauthorizedRenewal = now;
+    this.taken?.renewedAfterUnauthorized(now);
     this.drop();
-  }
-
-  /** When the API's 401 last made this slot renew its token; `-Infinity` if never. */
-  get lastUnauthorizedRenewalAt(): number {
-    return this.lastUnauthorizedRenewal;
-  }
-
-  /** Keeps the slot's token out of use until `until` (epoch ms), after a 429. */
-  coolDown(until: number): void {
-    this.coolingUntil = Math.max(this.coolingUntil, until);
-  }
-
-  /** When the slot's cool-down ends; in the past when it is not cooling down. */
-  get coolDownEndsAt(): number {
-    return this.coolingUntil;
   }
 
   /** A secret-free snapshot. */
@@ -187,12 +188,7 @@ export class TokenSlot {
     this.stopped = true;
     this.closedBecause = because;
     this.clearRefreshTimer();
-    const shutdown = shutdownError(because);
-    for (const sleep of this.pendingSleeps) {
-      this.clock.clearTimeout(sleep.timer);
-      sleep.wake(shutdown);
-    }
-    this.pendingSleeps.clear();
+    this.closing.abort();
     this.inFlight?.abort.abort();
   }
 
@@ -261,7 +257,6 @@ export class TokenSlot {
       }
       if (this.clock.now() >= giveUpAt) return this.fetchWithRetry(signal, maxAttempts); // the store's lock never freed
       await this.sleep(STORE_POLL_MS);
-      if (this.stopped) throw shutdownError(this.closedBecause);
     }
   }
 
@@ -282,7 +277,7 @@ export class TokenSlot {
       try {
         const requestedAt = this.clock.now();
         const granted = await this.context.telemetry.tokenRequest(this.client.tokenUrl, () => this.client.requestToken(signal));
-        if (this.stopped) throw shutdownError(this.closedBecause);
+        this.assertRunning();
         return this.dated(granted, requestedAt);
       } catch (error) {
         const failure = error as GenesysAuthError;
@@ -330,32 +325,20 @@ export class TokenSlot {
   /** Exponential backoff with equal jitter; a server's `Retry-After` wins, both capped at `retry.maxDelayMs`. */
   private backoffDelay(failures: number, retryAfterMs?: number): number {
     const { initialDelayMs, maxDelayMs } = this.config.retry;
-    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, maxDelayMs);
-    return retryDelayMs(failures, initialDelayMs, maxDelayMs);
+    return retryAfterMs === undefined ? retryDelayMs(failures, initialDelayMs, maxDelayMs) : Math.min(retryAfterMs, maxDelayMs);
   }
 
-  private sleep(delayMs: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const sleep = {
-        // Kept alive on purpose: callers may be waiting for this token (e.g. before listen()), and an
-        // unref'd timer would let Node exit silently under them. Bounded by retry.maxDelayMs; cleared on shutdown.
-        timer: this.clock.setTimeout(
-          () => {
-            this.pendingSleeps.delete(sleep);
-            resolve();
-          },
-          delayMs,
-          { keepAlive: true },
-        ),
-        wake: reject,
-      };
-      this.pendingSleeps.add(sleep);
-    });
+  /** Waits `delayMs` within a token request; fails with the `shutdown` error once the slot closes. */
+  private async sleep(delayMs: number): Promise<void> {
+    // Kept alive on purpose: callers may be waiting for this token (e.g. before listen()), and an
+    // unref'd timer would let Node exit silently under them. Bounded by retry.maxDelayMs; ended at close.
+    await this.clock.sleep(delayMs, this.closing.signal, { keepAlive: true });
+    this.assertRunning();
   }
 
   private onRefreshed(held: HeldToken): void {
     this.held = held;
-    this.coolingUntil = 0; // a cool-down is the refused token's; Genesys counts each token on its own
+    this.taken = new TokenRecord(held.token.accessToken, this.taken); // a new token starts afresh: Genesys counts each token on its own
     this.consecutiveFailures = 0;
     this.lastError = undefined;
     this.backoffUntil = 0;
