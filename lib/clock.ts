@@ -43,6 +43,28 @@ export const systemClock: Clock = {
 };
 
 /**
+ * `pending`'s outcome, or a rejection with `message` if it has not settled `deadlineMs` after the call:
+ * the one race against a deadline. The deadline yields to I/O that arrived in the same turn of the
+ * event loop (Node fires timers before it reads sockets), so after a stalled loop an answer that came
+ * in time still wins over its own deadline.
+ */
+export function settleWithin<T>(pending: Promise<T>, deadlineMs: number, clock: Clock, message: string, options?: { keepAlive?: boolean }): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => setImmediate(() => reject(new Error(message))), deadlineMs, options);
+    pending.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clock.clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/**
  * The delay before retry number `attempt` (1 for the first): exponential from `initialDelayMs`, at
  * most `maxDelayMs`, with equal jitter (a random point in the upper half), so that many clients
  * failing together do not retry together. The one backoff formula of the library.

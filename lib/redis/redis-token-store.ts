@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { RedisClientType } from 'redis';
-import { systemClock } from '../clock.js';
+import { settleWithin, systemClock } from '../clock.js';
 import { GenesysAuthError, inspectAs } from '../errors.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from '../store/genesys-token-store.js';
 
@@ -203,11 +203,7 @@ export class RedisTokenStore implements GenesysTokenStore {
     if (!own) return;
     if (!own.isOpen) return own.destroy();
     const closing = own.close().catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'late'>((resolve) => (timer = systemClock.setTimeout(() => resolve('late'), CONNECTION_DEADLINE_MS, { keepAlive: true })));
-    const outcome = await Promise.race([closing, deadline]);
-    if (timer) systemClock.clearTimeout(timer);
-    if (outcome === 'late') own.destroy();
+    await settleWithin(closing, CONNECTION_DEADLINE_MS, systemClock, 'Redis did not close in time', { keepAlive: true }).catch(() => own.destroy());
   }
 
   /** Redis' key for the library's `key`: prefixed, and hash-tagged so that a key and its companions (`:cooldown`, `:replicas`) share a cluster slot. */
@@ -239,24 +235,13 @@ export class RedisTokenStore implements GenesysTokenStore {
     const client = createClient({ url: this.url, disableOfflineQueue: true, socket: { connectTimeout: CONNECTION_DEADLINE_MS } }) as RedisClientType;
     client.on('error', () => undefined); // reported by the library's fallback, once; without a listener node-redis would throw
     this.ownClient = client;
-    let timer: NodeJS.Timeout | undefined;
     try {
       // A server that accepts TCP but never answers holds the handshake forever: bound it.
-      const connecting = client.connect();
-      connecting.catch(() => undefined); // it may fail after the deadline, once destroyed
-      await Promise.race([
-        connecting,
-        new Promise<never>(
-          (_, reject) =>
-            (timer = systemClock.setTimeout(() => reject(new Error(`Redis did not answer the handshake within ${CONNECTION_DEADLINE_MS} ms`)), CONNECTION_DEADLINE_MS, { keepAlive: true })),
-        ),
-      ]);
+      await settleWithin(client.connect(), CONNECTION_DEADLINE_MS, systemClock, `Redis did not answer the handshake within ${CONNECTION_DEADLINE_MS} ms`, { keepAlive: true });
     } catch (error) {
       if (this.ownClient === client) this.ownClient = undefined;
       client.destroy();
       throw error;
-    } finally {
-      if (timer) systemClock.clearTimeout(timer);
     }
     if (this.closed) {
       client.destroy();

@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import { systemClock, type Clock } from '../clock.js';
+import { settleWithin, systemClock, type Clock } from '../clock.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { BudgetClaim, GenesysTokenStore, StoredToken } from './genesys-token-store.js';
 import { storedTokenProblem } from './stored-token.js';
@@ -145,14 +145,8 @@ export class StoreGuard {
    */
   private async call<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
     if (this.failing && !this.useNow(this.clock.now())) return fallback;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        operation(),
-        new Promise<never>((_, reject) => {
-          timer = this.clock.setTimeout(() => reject(new Error(`no answer within ${STORE_CALL_TIMEOUT_MS} ms`)), STORE_CALL_TIMEOUT_MS);
-        }),
-      ]);
+      const result = await settleWithin(operation(), STORE_CALL_TIMEOUT_MS, this.clock, `no answer within ${STORE_CALL_TIMEOUT_MS} ms`);
       if (this.failing) {
         this.failing = false;
         this.answeringAgainSince = this.clock.now();
@@ -170,8 +164,6 @@ export class StoreGuard {
         this.logger.warn(`Genesys token store unavailable (${reason}): each replica uses its own tokens and rate budgets until it is back`);
       }
       return fallback;
-    } finally {
-      if (timer) this.clock.clearTimeout(timer);
     }
   }
 
