@@ -255,9 +255,14 @@ export class RateGate {
         if (!recovering) record.budgetUnder(this.rule).shareWith(claim.replicas ?? 1, usedInWindow); // after an outage the store has forgotten who was there
         this.countingInStore = true;
         this.sharedCredit = claim.granted ? Math.min(Math.max(1, claim.remaining ?? 1), this.limits.requestsPerToken) : 1;
-        if (claim.granted && record.open(this.clock.now())) return this.sharedLease(record, key, claim.claimId);
-        if (claim.granted) void guard.settleBudget(key, claim.claimId, false); // another caller's probe went first meanwhile
-        else waitMs = Math.min(waitMs, this.sharedRetryInMs(claim.retryInMs, claim.coolingDown === true));
+        const grantedAt = this.clock.now();
+        // Claims run side by side: while recovering, others may have used up our share during this one.
+        const withinShare = !recovering || record.budgetUnder(this.rule).remaining(grantedAt) > 0;
+        if (claim.granted && record.open(grantedAt) && withinShare) return this.sharedLease(record, key, claim.claimId);
+        if (claim.granted) {
+          void guard.settleBudget(key, claim.claimId, false); // another caller's probe, or our share, went first meanwhile
+          waitMs = Math.min(waitMs, Math.max(1, record.nextFreeAt(grantedAt, this.rule) - grantedAt));
+        } else waitMs = Math.min(waitMs, this.sharedRetryInMs(claim.retryInMs, claim.coolingDown === true));
       }
       return Number.isFinite(waitMs) ? waitMs : SHARED_POLL_MS;
     }
