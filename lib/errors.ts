@@ -177,7 +177,7 @@ export function inspectAs(target: object, summary: () => Record<string, unknown>
  * summary instead of walking into sockets, through which other requests' headers are reachable.
  */
 export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: readonly string[]): T {
-  redactDeep(error, tokens);
+  if (tokens.length > 0) redactDeep(error, tokens);
   Object.defineProperty(error, INSPECT, {
     configurable: true,
     value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>

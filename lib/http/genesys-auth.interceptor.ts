@@ -82,13 +82,16 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * The request step is synchronous: axios then sends in the caller's tick, saving each request two
-   * turns of its promise chain. A request that must wait for a token or budget waits in its adapter.
+   * The request step only routes the request through the instance's {@link sender}, which signs and
+   * sends it: axios calls an adapter once every other step has run (interceptors registered before
+   * this one, serialising the body), so the origin checked is the one the request goes to, and a step
+   * that fails before it leaves no budget taken. Synchronous: axios then sends in the caller's tick.
    */
   private install(instance: AxiosInstance, deadlines?: RequestDeadlines): void {
     if (this.attached.has(instance)) return;
     this.attached.add(instance);
-    instance.interceptors.request.use((config) => this.onRequest(instance, config, deadlines), undefined, { synchronous: true });
+    const send = this.sender(instance, deadlines);
+    instance.interceptors.request.use((config) => routedThrough(config, send), undefined, { synchronous: true });
     instance.interceptors.response.use(
       (response) => {
         deadlines?.settle(response.config, response.data);
@@ -109,49 +112,52 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * Signs and arms a request at once when a token with budget is at hand (the hot path). Otherwise it
-   * signs, arms and sends it from its adapter, which axios calls after the synchronous steps: a wait
-   * started only there ends with the request, even when axios fails it before sending (a body that
-   * cannot be serialised, say). axios 1.19 and later hand a request that fails in this step on to the
-   * response steps; it is counted as finished here all the same (idempotent).
+   * The adapter that signs, arms and sends `instance`'s requests: at once when a token with budget is
+   * at hand (the hot path), else after waiting for one. A request that fails here (no token, throttled,
+   * cancelled) is finished here: no answer will end it.
    */
-  private onRequest(instance: AxiosInstance, config: InternalAxiosRequestConfig, deadlines?: RequestDeadlines): InternalAxiosRequestConfig {
-    const state = stateOf(config);
+  private sender(instance: AxiosInstance, deadlines?: RequestDeadlines): AxiosAdapter {
+    return (config) => {
+      const state = stateOf(config);
+      this.startAttempt(state);
+      try {
+        const adapter = axios.getAdapter(state.adapter || instance.defaults.adapter, config); // as axios falls back for `null` or `false`
+        if (!this.needsToken(config, state)) {
+          deadlines?.arm(config);
+          return adapter(config);
+        }
+        if ((config.signal as AbortSignal | undefined)?.aborted) throw new CanceledError(undefined, config);
+        const now = this.clock.now(); // the one clock read of the hot path: the request's start and its deadline's
+        const token = this.tokenWait.now(state, now);
+        if (token === undefined) return this.waitThenSend(adapter, config, state, deadlines);
+        this.signed(config, state, token);
+        deadlines?.arm(config, now);
+        return adapter(config);
+      } catch (error) {
+        this.unsent(state, error);
+      }
+    };
+  }
+
+  /**
+   * Counts the request as in flight, once for all its attempts, and ends an attempt no answer of ours
+   * ended: a retry step of the caller's that runs before ours replays without it (counted, to be safe).
+   */
+  private startAttempt(state: RequestState): void {
     if (!state.counted) {
       state.counted = true;
       this.requests.started();
     }
-    // A replay of a request that waited carries the waiting adapter: it starts from the original.
-    if (state.adapterBeforeWaiting) {
-      config.adapter = state.adapterBeforeWaiting;
-      state.adapterBeforeWaiting = undefined;
-    }
-    try {
-      if (!this.needsToken(config, state)) return deadlines ? deadlines.arm(config) : config;
-      if ((config.signal as AbortSignal | undefined)?.aborted) throw new CanceledError(undefined, undefined, config);
-      const now = this.clock.now(); // the one clock read of the hot path: the request's start and its deadline's
-      const token = this.tokenWait.now(state, now);
-      if (token === undefined) return this.signedAsSent(instance, config, state, deadlines);
-      this.signed(config, state, token);
-      return deadlines ? deadlines.arm(config, now) : config;
-    } catch (error) {
-      this.unsent(state, error);
-    }
+    if (state.lease || state.attempt) this.finishAttempt(state, {});
   }
 
-  /** Gives a request that must wait for a token or budget an adapter that waits, signs, arms and sends it. */
-  private signedAsSent(instance: AxiosInstance, config: InternalAxiosRequestConfig, state: RequestState, deadlines?: RequestDeadlines): InternalAxiosRequestConfig {
-    const adapter = config.adapter || instance.defaults.adapter; // as axios falls back for `null` or `false`
-    const waitThenSend: AxiosAdapter = async (sent) => {
-      await this.waitForToken(sent, state);
-      // axios checks cancellation before calling its adapter, that is before the wait: check again before sending.
-      if (sent.cancelToken?.reason) throw new CanceledError(sent.cancelToken.reason.message, undefined, sent);
-      deadlines?.arm(sent);
-      return axios.getAdapter(adapter, sent)(sent);
-    };
-    state.adapterBeforeWaiting = adapter;
-    config.adapter = waitThenSend;
-    return config;
+  /** Waits for a token with budget, then signs, arms and sends. */
+  private async waitThenSend(adapter: AxiosAdapter, config: InternalAxiosRequestConfig, state: RequestState, deadlines?: RequestDeadlines): Promise<AxiosResponse> {
+    await this.waitForToken(config, state);
+    // axios checks cancellation before calling its adapter, that is before the wait: check again before sending.
+    if (config.cancelToken?.reason) throw new CanceledError(config.cancelToken.reason.message, config);
+    deadlines?.arm(config);
+    return adapter(config);
   }
 
   /** Whether the request is the library's to sign: it goes to the API origin without an Authorization header of the caller's. */
@@ -260,10 +266,19 @@ export class GenesysAuthInterceptor {
     } else {
       const signal = config.signal as AbortSignal | undefined;
       const waited = await this.rateLimited.wait(state, rateLimit?.delayMs ?? 0, signal);
-      if (waited === 'aborted') throw new CanceledError(undefined, undefined, config);
+      if (waited === 'aborted') throw redacted(new CanceledError(undefined, config), state);
       if (waited === 'closing') throw redacted(error, state, 'not retried after 429: the application is shutting down');
     }
     this.finishRequest(state); // the replay is counted as a request of its own
     return instance.request(config);
   }
+}
+
+/** Routes a request through `send`, keeping the adapter it had (a replay already goes through it). */
+function routedThrough(config: InternalAxiosRequestConfig, send: AxiosAdapter): InternalAxiosRequestConfig {
+  if (config.adapter !== send) {
+    stateOf(config).adapter = config.adapter;
+    config.adapter = send;
+  }
+  return config;
 }

@@ -27,8 +27,8 @@ export class RequestState {
   /** Attempts signed so far (replays after 401 or 429 included), and the one in flight for telemetry (with an SDK only). */
   attempts = 0;
   attempt?: ApiAttempt;
-  /** The adapter the request had before it was given one that waits for a token or budget: a replay starts from it. */
-  adapterBeforeWaiting?: InternalAxiosRequestConfig['adapter'];
+  /** The adapter the request had before the library routed it through its own, which signs and then sends with it. */
+  adapter?: InternalAxiosRequestConfig['adapter'];
 
   /** The attempt's deadline (see RequestDeadlines): the bucket whose signal ends it, with the `timeout` and signal it stands in for. */
   deadline?: DeadlineBucket;

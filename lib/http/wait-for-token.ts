@@ -31,13 +31,13 @@ export class TokenWait {
   /** A token with budget, after waiting for a token or in line for budget. The caller's abort signal ends the wait. */
   async later(state: RequestState, config: InternalAxiosRequestConfig): Promise<string> {
     const signal = config.signal as AbortSignal | undefined;
-    if (signal?.aborted) throw new CanceledError(undefined, undefined, config);
+    if (signal?.aborted) throw new CanceledError(undefined, config);
     const immediate = this.now(state, this.clock.now());
     if (immediate !== undefined) return immediate;
     const pending = this.gate ? this.budget(state, signal) : this.tokens.getAccessToken();
     if (!signal) return pending;
     return untilAborted(pending, signal).catch((error: unknown) => {
-      throw signal.aborted ? new CanceledError(undefined, undefined, config) : error;
+      throw signal.aborted ? new CanceledError(undefined, config) : error;
     });
   }
 

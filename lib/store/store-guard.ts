@@ -8,6 +8,9 @@ import { storedTokenProblem } from './stored-token.js';
 /** Longest a store call may take; then the library goes on alone (memory) for that call. */
 export const STORE_CALL_TIMEOUT_MS = 1_000;
 
+/** Longest the library waits for a store to close at shutdown: long enough for the Redis store's own bounded close (2 s). */
+const STORE_CLOSE_TIMEOUT_MS = 3_000;
+
 /** While the store does not answer, how often one call tries it again. */
 const STORE_PROBE_INTERVAL_MS = 1_000;
 
@@ -135,7 +138,9 @@ export class StoreGuard {
   async release(): Promise<void> {
     if (--this.users > 0) return;
     guards.delete(this.store);
-    await this.store.close?.().catch(() => undefined);
+    // A store whose close never settles (a client politely waiting on a silent server) must not hold up shutdown.
+    const closing = (async () => this.store.close?.())();
+    await settleWithin(closing, STORE_CLOSE_TIMEOUT_MS, this.clock, 'the store did not close in time').catch(() => undefined);
   }
 
   /**

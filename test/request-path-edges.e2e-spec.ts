@@ -1,0 +1,196 @@
+import { inspect } from 'node:util';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import axios, { isAxiosError, type AxiosInstance } from 'axios';
+import { GenesysAuthInterceptor, GenesysHttpService, MemoryTokenStore } from 'nestjs-genesys-auth';
+import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { freeLoopbackPort } from './support/loopback-server.js';
+import { startRecordingServer, type RecordingServer } from './support/recording-server.js';
+
+// Where the request path meets what callers add around it: their own interceptors and retry steps,
+// bodies axios cannot send, aborts, other hosts, and a store that stops answering at shutdown.
+
+const ORG_ME = '/api/v2/organizations/me';
+const inFlight = (interceptor: GenesysAuthInterceptor) => (interceptor.requests as unknown as { inFlight: number }).inFlight;
+const statusOrMessage = (pending: Promise<{ status: number }>) => pending.then((answer) => answer.status, (error: unknown) => (error as Error).message);
+
+let running: EmulatedApp | undefined;
+let elsewhere: RecordingServer | undefined;
+afterEach(async () => {
+  await running?.close();
+  await elsewhere?.close();
+  running = elsewhere = undefined;
+});
+
+describe('errors show no token', () => {
+  it('a caller aborting during the wait after a 429 gets a CanceledError with its config and no token however it is rendered', async () => {
+    running = await startEmulatedApp();
+    const genesys = running.app.get(GenesysHttpService);
+    running.emulator.rateLimitApi(2, 1);
+    const controller = new AbortController();
+    const pending = genesys.axiosRef.get(ORG_ME, { signal: controller.signal }).catch((error: unknown) => error);
+    await sleep(300);
+    controller.abort();
+    const error = (await pending) as Error & { config?: unknown };
+    const token = running.emulator.lastIssuedToken!;
+
+    expect(error.name).toBe('CanceledError');
+    expect(error.config).toBeDefined();
+    for (const rendering of [error.message, JSON.stringify(error), inspect(error, { depth: 10 })]) expect(rendering).not.toContain(token);
+  });
+
+  it("the error of a request to another host shows no token, though a signed request is in flight on the library's agent", async () => {
+    running = await startEmulatedApp();
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    running.emulator.inject('api', { delayMs: 500 }, 1);
+    const signed = genesys.axiosRef.get(ORG_ME);
+    await sleep(100);
+
+    const error = await genesys.axiosRef.get(`http://127.0.0.1:${await freeLoopbackPort()}/status`).catch((failure: unknown) => failure);
+    await signed;
+
+    expect((error as { code?: string }).code).toBe('ECONNREFUSED');
+    expect(inspect(error, { depth: 8 })).not.toContain(running.emulator.lastIssuedToken!);
+  });
+
+  it('a request cancelled while it waited for budget shows no token of the request in flight', async () => {
+    running = await startEmulatedApp({ rateLimit: { requestsPerToken: 1, windowMs: 1_000 } });
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    await sleep(1_100);
+    running.emulator.inject('api', { delayMs: 500 }, 1);
+    const signed = genesys.axiosRef.get(ORG_ME); // takes the whole budget
+    await sleep(50);
+
+    const error = await genesys.axiosRef.get('/api/v2/users/me', { signal: AbortSignal.timeout(100) }).catch((failure: unknown) => failure);
+    await signed;
+
+    expect((error as Error).name).toBe('CanceledError');
+    expect(inspect(error, { depth: 8 })).not.toContain(running.emulator.lastIssuedToken!);
+  });
+});
+
+describe('a request that fails before it is sent takes nothing', () => {
+  const PACED = { rateLimit: { requestsPerToken: 2, windowMs: 300, maxWaitMs: 1_000 } };
+
+  it('a body axios cannot serialise uses no budget and leaves nothing in flight', async () => {
+    running = await startEmulatedApp(PACED);
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    await sleep(400);
+
+    for (let call = 0; call < 2; call++) await expect(genesys.axiosRef.post('/api/v2/analytics/query', { n: 1n })).rejects.toThrow(TypeError);
+    await sleep(400);
+
+    expect(await statusOrMessage(genesys.axiosRef.get(ORG_ME))).toBe(200);
+    expect(inFlight(running.app.get(GenesysAuthInterceptor))).toBe(0);
+  });
+
+  it("a caller's request interceptor that throws after the library's step uses no budget", async () => {
+    running = await startEmulatedApp(PACED);
+    const own = axios.create({ baseURL: running.emulator.url });
+    // Registered before attachTo: axios runs it after the library's request step.
+    own.interceptors.request.use((config) => {
+      if (config.headers.get('x-tenant') === undefined) throw new Error('x-tenant header missing');
+      return config;
+    });
+    const interceptor = running.app.get(GenesysAuthInterceptor);
+    interceptor.attachTo(own);
+    const withTenant = { headers: { 'x-tenant': 't' } };
+    await own.get(ORG_ME, withTenant);
+    await sleep(400);
+
+    for (let call = 0; call < 2; call++) await expect(own.get(ORG_ME)).rejects.toThrow('x-tenant header missing');
+    await sleep(400);
+
+    expect(await statusOrMessage(own.get(ORG_ME, withTenant))).toBe(200);
+    expect(inFlight(interceptor)).toBe(0);
+  });
+});
+
+/** What axios-retry and hand-written retry steps do: on a 5xx, send the same config again, once. */
+function retryOnceOn5xx(instance: AxiosInstance): void {
+  instance.interceptors.response.use(undefined, (error: unknown) => {
+    const config = isAxiosError(error) ? (error.config as (typeof error.config & { retried?: boolean }) | undefined) : undefined;
+    if (!config || config.retried || (isAxiosError(error) && (error.response?.status ?? 0) < 500)) throw error;
+    config.retried = true;
+    return instance.request(config);
+  });
+}
+
+it("a caller's retry step that runs before the library's gives the first attempt's budget back as the retry starts", async () => {
+  running = await startEmulatedApp({ rateLimit: { requestsPerToken: 3, windowMs: 500, maxWaitMs: 2_000 } });
+  const own = axios.create({ baseURL: running.emulator.url });
+  retryOnceOn5xx(own); // registered before attachTo: its error step runs before the library's
+  running.app.get(GenesysAuthInterceptor).attachTo(own);
+
+  const outcomes: Array<number | string> = [];
+  for (let call = 0; call < 4; call++) {
+    running.emulator.inject('api', { status: 503 }, 1);
+    outcomes.push(await statusOrMessage(own.get(ORG_ME)));
+    await sleep(700); // more than the window: each call has the whole budget
+  }
+
+  expect(outcomes).toEqual([200, 200, 200, 200]);
+});
+
+it.each([
+  ['while a token is held', true],
+  ['before any token is held', false],
+])("a request that a caller's interceptor sends to another origin after the library's step carries no token (%s)", async (_, tokenHeld) => {
+  running = await startEmulatedApp({ rateLimit: false });
+  elsewhere = await startRecordingServer('127.0.0.1');
+  const own = axios.create({ baseURL: running.emulator.url });
+  // Registered before attachTo: it runs after the library's request step.
+  own.interceptors.request.use((config) => {
+    if (config.headers.get('x-route') === 'mirror') config.baseURL = elsewhere!.url;
+    return config;
+  });
+  running.app.get(GenesysAuthInterceptor).attachTo(own);
+  if (tokenHeld) await own.get(ORG_ME);
+
+  await own.get(ORG_ME, { headers: { 'x-route': 'mirror' } });
+
+  expect(elsewhere.received).toHaveLength(1);
+  expect(elsewhere.received[0]!.authorization).toBeUndefined();
+});
+
+/** A store that stops answering once `stuck` is set, its close included. */
+class StuckStore extends MemoryTokenStore {
+  stuck = false;
+  private answer<T>(real: () => Promise<T>): Promise<T> {
+    return this.stuck ? new Promise<T>(() => undefined) : real();
+  }
+  override getToken(...args: Parameters<MemoryTokenStore['getToken']>) {
+    return this.answer(() => super.getToken(...args));
+  }
+  override claimBudget(...args: Parameters<MemoryTokenStore['claimBudget']>) {
+    return this.answer(() => super.claimBudget(...args));
+  }
+  override settleBudget(...args: Parameters<MemoryTokenStore['settleBudget']>) {
+    return this.answer(() => super.settleBudget(...args));
+  }
+  close(): Promise<void> {
+    return this.answer(() => Promise.resolve());
+  }
+}
+
+it("app.close() returns within 4 s and answers every waiting caller when the store's close never settles", async () => {
+  const store = new StuckStore();
+  const { app, emulator } = await startEmulatedApp({ tokenStore: store, rateLimit: { requestsPerToken: 2, windowMs: 5_000, maxWaitMs: 30_000 } });
+  try {
+    const genesys = app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    store.stuck = true;
+    const callers = Promise.all(Array.from({ length: 6 }, () => statusOrMessage(genesys.axiosRef.get(ORG_ME))));
+    await sleep(300);
+
+    const startedAt = Date.now();
+    await app.close();
+
+    expect(Date.now() - startedAt).toBeLessThan(4_000);
+    expect(await Promise.race([callers.then(() => 'all answered'), sleep(1_000).then(() => 'callers still waiting')])).toBe('all answered');
+  } finally {
+    await emulator.close();
+  }
+}, 20_000);
