@@ -22,7 +22,7 @@ export class TokenWait {
   now(state: RequestState, now: number): string | undefined {
     if (!this.gate) return this.tokens.peekAccessToken();
     state.startedAt ??= now;
-    const lease = this.gate.tryTake();
+    const lease = this.gate.tryTake(now);
     if (!lease) return undefined;
     state.lease = lease;
     return lease.accessToken;

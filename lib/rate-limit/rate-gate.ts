@@ -90,9 +90,9 @@ export class RateGate {
   }
 
   /** Takes budget on the best token at once, without waiting; `undefined` when the caller must wait (or others already do). */
-  tryTake(): GateLease | undefined {
-    if (this.shared?.guard.wouldUse(this.clock.now())) return undefined; // a shared budget is only known to the store
-    return this.line.size === 0 ? this.take(this.clock.now()) : undefined;
+  tryTake(now = this.clock.now()): GateLease | undefined {
+    if (this.shared?.guard.wouldUse(now)) return undefined; // a shared budget is only known to the store
+    return this.line.size === 0 ? this.take(now) : undefined;
   }
 
   /** Whether budgets are counted in the shared store now (it is configured and answering, or due for a probe, which the claim takes). */
@@ -323,9 +323,13 @@ export class RateGate {
     }
     return (
       best &&
-      this.leaseOf(best, () => {
-        if (this.line.size > 0) this.drain();
-      })
+      this.leaseOf(
+        best,
+        () => {
+          if (this.line.size > 0) this.drain();
+        },
+        now,
+      )
     );
   }
 
@@ -334,8 +338,7 @@ export class RateGate {
    * answering, this replica's own recent requests still count against its share). On release,
    * `settled` learns whether the API counted the request.
    */
-  private leaseOf(record: TokenRecord, settled: (counted: boolean) => void): GateLease {
-    const now = this.clock.now();
+  private leaseOf(record: TokenRecord, settled: (counted: boolean) => void, now = this.clock.now()): GateLease {
     const budget = record.budgetUnder(this.rule);
     const claim: BudgetLease = budget.take(now);
     const probe = record.startProbe(now, this.leaseTimeoutMs);
