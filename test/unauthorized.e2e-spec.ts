@@ -111,6 +111,49 @@ describe('401s from the API', () => {
     await expect(genesys.axiosRef.get('/api/v2/organizations/me')).resolves.toMatchObject({ status: 200 });
   });
 
+  /** Drives the client into `rejected_by_api` (a renewed token refused too), on a budget of 2 requests per 3 s. */
+  const refusedOnSmallBudget = async () => {
+    const started = await start({ unauthorizedRenewalIntervalMs: 10_000, rateLimit: { requestsPerToken: 2, windowMs: 3_000, maxWaitMs: 20_000 } });
+    await started.genesys.axiosRef.get('/api/v2/organizations/me');
+    running!.emulator.inject('api', REFUSED);
+    await started.genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
+    expect(started.tokens.getState().status).toBe('rejected_by_api');
+    running!.emulator.latencyMs = 100;
+    return started;
+  };
+  const outcomesOf = (genesys: GenesysHttpService, callers: number) =>
+    Promise.all(
+      Array.from({ length: callers }, () =>
+        genesys.axiosRef.get('/api/v2/organizations/me').then(
+          (answer) => answer.status,
+          (error: unknown) => (isAxiosError(error) ? error.response?.status : (error as { code?: string }).code),
+        ),
+      ),
+    );
+
+  it('once the API accepts the token again, callers beyond the budget wait for it instead of being refused', async () => {
+    const { genesys } = await refusedOnSmallBudget();
+    running!.emulator.clearFaults();
+    await sleep(3_100); // a fresh window: 2 go out at once, 1 waits for budget
+
+    const outcomes = await outcomesOf(genesys, 3);
+
+    expect(outcomes.filter((outcome) => outcome === 'rejected_by_api')).toEqual([]);
+  }, 30_000);
+
+  it('while the API still refuses, callers waiting for budget are refused as the answers they waited for come back 401, not when budget frees up', async () => {
+    const { genesys } = await refusedOnSmallBudget();
+    await sleep(3_100);
+    const startedAt = Date.now();
+    const apiRequestsBefore = running!.emulator.stats.apiRequests;
+
+    const outcomes = await outcomesOf(genesys, 5);
+
+    expect(Date.now() - startedAt).toBeLessThan(2_000);
+    expect(outcomes).toEqual([401, 401, 'rejected_by_api', 'rejected_by_api', 'rejected_by_api']);
+    expect(running!.emulator.stats.apiRequests).toBe(apiRequestsBefore + 2); // the waiting callers were never sent
+  }, 30_000);
+
   it('are handed back, without a new token request, when a 401 renewed the token within the interval', async () => {
     const { genesys } = await start();
     await genesys.axiosRef.get('/api/v2/organizations/me');

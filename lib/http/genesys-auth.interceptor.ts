@@ -223,14 +223,15 @@ export class GenesysAuthInterceptor {
     const config = response.config as StatefulConfig;
     const state = config.genesys;
     if (!state) return response;
+    // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path. Before
+    // the budget goes back, so that callers waiting for it are served rather than refused.
+    if (state.signedWith !== undefined && this.tokens.refusingFreshTokens && this.api.includes(answeringUrl(response, config))) {
+      this.tokens.recordAccepted();
+    }
     if (state.lease) state.lease.release(response.status);
     state.attempt?.end({ status: response.status });
     state.lease = state.attempt = undefined;
     this.finishRequest(state);
-    // Only while fresh tokens are being refused: the origin check costs a URL parse, kept off the hot path.
-    if (state.signedWith !== undefined && this.tokens.refusingFreshTokens && this.api.includes(answeringUrl(response, config))) {
-      this.tokens.recordAccepted();
-    }
     return response;
   }
 
