@@ -177,7 +177,11 @@ export function inspectAs(target: object, summary: () => Record<string, unknown>
  * summary instead of walking into sockets, through which other requests' headers are reachable.
  */
 export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: readonly string[]): T {
-  if (tokens.length > 0) redactDeep(error, tokens);
+  if (tokens.length > 0) {
+    redactDeep(error, tokens);
+    withoutFetchRequest(error);
+    if (error.response) withoutFetchRequest(error.response);
+  }
   Object.defineProperty(error, INSPECT, {
     configurable: true,
     value: (_depth: number, options: object, inspect: (value: unknown, options: object) => string) =>
@@ -186,12 +190,23 @@ export function redactAxiosError<T extends AxiosErrorLike>(error: T, tokens: rea
   return error;
 }
 
+/**
+ * A fetch `Request` (axios' fetch adapter) keeps its headers where no redaction reaches them: in its
+ * place, `holder.request` becomes its method and URL.
+ */
+function withoutFetchRequest(holder: { request?: unknown }): void {
+  const { request } = holder;
+  if (typeof Request === 'undefined' || !(request instanceof Request)) return;
+  holder.request = { method: request.method, url: request.url };
+}
+
 /** The parts of an AxiosError this module reads; structural, so it does not tie errors.ts to axios' typings. */
 export interface AxiosErrorLike extends Error {
   code?: string;
   status?: number;
   config?: { method?: string; baseURL?: string; url?: string; headers?: unknown };
-  response?: { status: number; statusText: string; headers: unknown; data: unknown };
+  request?: unknown;
+  response?: { status: number; statusText: string; headers: unknown; data: unknown; request?: unknown };
 }
 
 function summaryOf(error: AxiosErrorLike): Record<string, unknown> {

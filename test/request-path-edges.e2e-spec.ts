@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import axios, { isAxiosError, type AxiosInstance } from 'axios';
+import axios, { isAxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthInterceptor, GenesysHttpService, MemoryTokenStore } from 'nestjs-genesys-auth';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
@@ -153,6 +153,88 @@ it.each([
 
   expect(elsewhere.received).toHaveLength(1);
   expect(elsewhere.received[0]!.authorization).toBeUndefined();
+});
+
+describe("adapters: the caller's and the library's", () => {
+  it("a 401 replay through a caller's interceptor that wraps the adapter is sent once more, not through the wrapper again and again", async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const own = axios.create({ baseURL: running.emulator.url });
+    let adapterCalls = 0;
+    // Registered before attachTo: it runs after the library's step, and wraps the library's adapter.
+    own.interceptors.request.use((config) => {
+      const wrapped = config.adapter as AxiosAdapter;
+      config.adapter = async (sent: InternalAxiosRequestConfig) => {
+        if (++adapterCalls > 100) throw new Error('the wrapper was called 100 times for one request');
+        return axios.getAdapter(wrapped)(sent);
+      };
+      return config;
+    });
+    running.app.get(GenesysAuthInterceptor).attachTo(own);
+    await own.get(ORG_ME);
+    running.emulator.revokeAllTokens();
+    adapterCalls = 0;
+
+    expect(await statusOrMessage(own.get(ORG_ME))).toBe(200);
+    expect(adapterCalls).toBe(2); // the refused attempt and its replay
+  });
+
+  it("a caller's adapter failing with a plain Error leaves nothing in flight, and the budget counts it for one window at most", async () => {
+    running = await startEmulatedApp({ rateLimit: { requestsPerToken: 2, windowMs: 300, maxWaitMs: 1_000 } });
+    let offline = false;
+    const http = axios.getAdapter('http');
+    const own = axios.create({ baseURL: running.emulator.url, adapter: (config) => (offline ? Promise.reject(new Error('offline')) : http(config)) });
+    const interceptor = running.app.get(GenesysAuthInterceptor);
+    interceptor.attachTo(own);
+    await own.get(ORG_ME);
+    await sleep(400);
+
+    offline = true;
+    for (let call = 0; call < 2; call++) expect(await statusOrMessage(own.get(ORG_ME))).toBe('offline');
+    offline = false;
+
+    expect(inFlight(interceptor)).toBe(0);
+    expect(await statusOrMessage(own.get(ORG_ME))).toBe(200);
+  });
+
+  it('a request sent with the fetch adapter shows no token in its error, its request or its response', async () => {
+    running = await startEmulatedApp();
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    running.emulator.inject('api', { status: 500 }, 1);
+
+    const error = (await genesys.axiosRef.get(ORG_ME, { adapter: 'fetch' }).catch((failure: unknown) => failure)) as { request?: unknown; response?: { request?: unknown } };
+    const token = running.emulator.lastIssuedToken!;
+
+    for (const rendering of [JSON.stringify(error), inspect(error, { depth: 20 }), inspect(error.request), inspect(error.response, { depth: 6 }), inspect(error.response?.request)]) {
+      expect(rendering).not.toContain(token);
+    }
+  });
+
+  it("a caller replaying a failed request's config on another axios instance leaves nothing in flight here", async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    running.emulator.inject('api', { status: 503 }, 1);
+    const error = await genesys.axiosRef.get(ORG_ME).catch((failure: unknown) => failure);
+
+    await axios.request(isAxiosError(error) ? error.config! : {}).catch(() => undefined);
+
+    expect(inFlight(running.app.get(GenesysAuthInterceptor))).toBe(0);
+  });
+
+  it("says once why requests get 401 when an interceptor running after the library's replaces config.adapter", async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const own = axios.create({ baseURL: running.emulator.url });
+    own.interceptors.request.use((config) => {
+      config.adapter = 'http'; // registered before attachTo: it runs after the library's step
+      return config;
+    });
+    running.app.get(GenesysAuthInterceptor).attachTo(own);
+
+    for (let call = 0; call < 2; call++) expect(await statusOrMessage(own.get(ORG_ME))).toBe('Request failed with status code 401');
+
+    expect(running.logs.lines.filter((line) => line.includes('replaced config.adapter'))).toHaveLength(1);
+  });
 });
 
 /** A store that stops answering once `stuck` is set, its close included. */

@@ -1,4 +1,5 @@
 import type { HttpService } from '@nestjs/axios';
+import { Logger } from '@nestjs/common';
 import axios, {
   AxiosError,
   CanceledError,
@@ -36,6 +37,7 @@ import { TokenWait } from './wait-for-token.js';
  */
 export class GenesysAuthInterceptor {
   private readonly attached = new WeakSet<AxiosInstance>();
+  private warnedAdapterReplaced = false;
   private readonly api: ApiOrigin;
   private readonly redirects: RedirectGuard;
   private readonly tokenWait: TokenWait;
@@ -101,6 +103,15 @@ export class GenesysAuthInterceptor {
     );
   }
 
+  /** A 401 for a request that never went through the library's adapter: say why, once, if it went to the API. */
+  private warnAdapterReplaced(config: InternalAxiosRequestConfig): void {
+    if (this.warnedAdapterReplaced || !this.api.includes(answeringUrl({}, config))) return;
+    this.warnedAdapterReplaced = true;
+    new Logger('GenesysAuth').warn(
+      "A Genesys API request went out unsigned and got 401: an interceptor that runs after the library's replaced config.adapter. Call attachTo() before adding that interceptor, or set the adapter per request or on the instance's defaults (logged once)",
+    );
+  }
+
   /** Whether a URL goes to the configured API origin (same scheme, host and port; no user info). */
   isApiUrl(url: string): boolean {
     return this.api.includes(url);
@@ -121,7 +132,9 @@ export class GenesysAuthInterceptor {
       const state = stateOf(config);
       this.startAttempt(state);
       try {
-        const adapter = axios.getAdapter(state.adapter || instance.defaults.adapter, config); // as axios falls back for `null` or `false`
+        const spec = state.adapter || instance.defaults.adapter; // as axios falls back for `null` or `false`
+        const resolved = axios.getAdapter(spec, config);
+        const adapter: AxiosAdapter = typeof spec === 'function' ? (sent) => this.endingOtherFailures(resolved(sent), state) : resolved;
         if (!this.needsToken(config, state)) {
           deadlines?.arm(config);
           return adapter(config);
@@ -137,6 +150,21 @@ export class GenesysAuthInterceptor {
         this.unsent(state, error);
       }
     };
+  }
+
+  /**
+   * axios' own adapters fail with AxiosErrors, which the response step ends; an adapter of the caller's
+   * may fail with anything, which that step cannot trace to its request: such a failure ends the
+   * attempt (counted, to be safe) and the request here.
+   */
+  private endingOtherFailures(sent: Promise<AxiosResponse>, state: RequestState): Promise<AxiosResponse> {
+    return sent.catch((error: unknown) => {
+      if (!isAxiosError(error)) {
+        this.finishAttempt(state, { errorType: error instanceof Error ? error.name : 'unknown' });
+        this.finishRequest(state);
+      }
+      throw error;
+    });
   }
 
   /**
@@ -239,7 +267,11 @@ export class GenesysAuthInterceptor {
     try {
       return await this.handleError(instance, error);
     } catch (failure) {
-      this.finishRequest(isAxiosError(error) ? (error.config as StatefulConfig | undefined)?.genesys : undefined);
+      const config = isAxiosError(error) ? (error.config as StatefulConfig | undefined) : undefined;
+      const state = config?.genesys;
+      this.finishRequest(state);
+      // A caller replaying the config on another instance sends it as they gave it, not through this one's adapter.
+      if (config && state?.routed) config.adapter = state.adapter;
       throw failure;
     }
   }
@@ -251,6 +283,7 @@ export class GenesysAuthInterceptor {
     const state = stateOf(config);
     const status = error.response?.status;
     const answeredByApi = status !== undefined && state.signedWith !== undefined && this.api.includes(answeringUrl(error, config));
+    if (status === 401 && state.routed && !state.counted) this.warnAdapterReplaced(config);
     // The cool-down starts before the attempt gives its budget back, so that no caller waiting for budget slips in meanwhile.
     const rateLimit: RateLimitedPlan | undefined = status === 429 ? this.rateLimited.plan(error, state, answeredByApi) : undefined;
     this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
@@ -275,11 +308,16 @@ export class GenesysAuthInterceptor {
   }
 }
 
-/** Routes a request through `send`, keeping the adapter it had (a replay already goes through it). */
+/**
+ * Routes a request through `send`, keeping the adapter it had on its first attempt: a replay's config
+ * may carry a caller's wrapper around `send`, which sending through would call `send` again.
+ */
 function routedThrough(config: InternalAxiosRequestConfig, send: AxiosAdapter): InternalAxiosRequestConfig {
-  if (config.adapter !== send) {
-    stateOf(config).adapter = config.adapter;
-    config.adapter = send;
+  const state = stateOf(config);
+  if (!state.routed) {
+    state.routed = true;
+    state.adapter = config.adapter;
   }
+  config.adapter = send;
   return config;
 }

@@ -27,8 +27,10 @@ export class RequestState {
   /** Attempts signed so far (replays after 401 or 429 included), and the one in flight for telemetry (with an SDK only). */
   attempts = 0;
   attempt?: ApiAttempt;
-  /** The adapter the request had before the library routed it through its own, which signs and then sends with it. */
+  /** The adapter the request had before the library first routed it through its own, which signs and then sends with it. */
   adapter?: InternalAxiosRequestConfig['adapter'];
+  /** Whether {@link adapter} is known: a replay keeps the first attempt's, whatever wrapped the library's since. */
+  routed = false;
 
   /** The attempt's deadline (see RequestDeadlines): the bucket whose signal ends it, with the `timeout` and signal it stands in for. */
   deadline?: DeadlineBucket;
