@@ -6,7 +6,7 @@ export const MAX_RETRY_AFTER_MS = 3_600_000;
  * is untrusted input, and one answer must not hold a token back for hours. `undefined` when absent,
  * negative or unreadable, so that the caller's own backoff applies.
  */
-export function parseRetryAfter(header: unknown, now = Date.now(), maxMs = MAX_RETRY_AFTER_MS): number | undefined {
+export function parseRetryAfter(header: unknown, now: number, maxMs = MAX_RETRY_AFTER_MS): number | undefined {
   if (typeof header !== 'string' || header.trim() === '') return undefined;
   const seconds = Number(header);
   if (!Number.isNaN(seconds)) return seconds >= 0 ? Math.min(seconds * 1000, maxMs) : undefined;

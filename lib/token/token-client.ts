@@ -44,7 +44,7 @@ export class GenesysTokenClient {
 
   constructor(
     private readonly config: ResolvedGenesysAuthConfig,
-    clock: Clock,
+    private readonly clock: Clock,
   ) {
     this.tokenUrl = `${config.loginBaseUrl}/oauth/token`;
     inspectAs(this, () => ({ tokenUrl: this.tokenUrl, clientId: config.clientId }));
@@ -154,7 +154,7 @@ export class GenesysTokenClient {
     const genesysError = typeof body.error === 'string' ? this.safe(body.error) : undefined;
     const rawDescription = body.error_description ?? body.description;
     const genesysErrorDescription = typeof rawDescription === 'string' ? this.safe(rawDescription) : undefined;
-    const details = { status, genesysError, genesysErrorDescription, retryAfterMs: parseRetryAfter(response.headers['retry-after']) };
+    const details = { status, genesysError, genesysErrorDescription, retryAfterMs: parseRetryAfter(response.headers['retry-after'], this.clock.now()) };
     const said = genesysError ? `${genesysError}${genesysErrorDescription ? ` (${genesysErrorDescription})` : ''}` : 'no OAuth error';
     const problem = `HTTP ${status}, ${said}`;
 
