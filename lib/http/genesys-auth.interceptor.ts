@@ -103,15 +103,6 @@ export class GenesysAuthInterceptor {
     );
   }
 
-  /** A 401 for a request that never went through the library's adapter: say why, once, if it went to the API. */
-  private warnAdapterReplaced(config: InternalAxiosRequestConfig): void {
-    if (this.warnedAdapterReplaced || !this.api.includes(answeringUrl({}, config))) return;
-    this.warnedAdapterReplaced = true;
-    new Logger('GenesysAuth').warn(
-      "A Genesys API request went out unsigned and got 401: an interceptor that runs after the library's replaced config.adapter. Call attachTo() before adding that interceptor, or set the adapter per request or on the instance's defaults (logged once)",
-    );
-  }
-
   /** Whether a URL goes to the configured API origin (same scheme, host and port; no user info). */
   isApiUrl(url: string): boolean {
     return this.api.includes(url);
@@ -305,6 +296,15 @@ export class GenesysAuthInterceptor {
     }
     this.finishRequest(state); // the replay is counted as a request of its own
     return instance.request(config);
+  }
+
+  /** A 401 for a request that never went through the library's adapter: say why, once, if it went to the API. */
+  private warnAdapterReplaced(config: InternalAxiosRequestConfig): void {
+    if (this.warnedAdapterReplaced || !this.api.includes(answeringUrl({}, config))) return;
+    this.warnedAdapterReplaced = true;
+    new Logger('GenesysAuth').warn(
+      "A Genesys API request went out unsigned and got 401: an interceptor that runs after the library's replaced config.adapter. Call attachTo() before adding that interceptor, or set the adapter per request or on the instance's defaults (logged once)",
+    );
   }
 }
 
