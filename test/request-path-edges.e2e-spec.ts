@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import axios, { isAxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
+import axios, { AxiosError, isAxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
 import { GenesysAuthInterceptor, GenesysHttpService, MemoryTokenStore } from 'nestjs-genesys-auth';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
@@ -178,11 +178,17 @@ describe("adapters: the caller's and the library's", () => {
     expect(adapterCalls).toBe(2); // the refused attempt and its replay
   });
 
-  it("a caller's adapter failing with a plain Error leaves nothing in flight, and the budget counts it for one window at most", async () => {
+  it.each([
+    ['rejecting with a plain Error', () => Promise.reject(new Error('offline'))],
+    ['throwing at once', () => {
+      throw new Error('offline');
+    }],
+    ['rejecting with an AxiosError of its own, without the config', () => Promise.reject(new AxiosError('offline', 'ERR_NETWORK'))],
+  ])("a caller's adapter %s leaves nothing in flight, and the budget counts it for one window at most", async (_, fail: () => never | Promise<never>) => {
     running = await startEmulatedApp({ rateLimit: { requestsPerToken: 2, windowMs: 300, maxWaitMs: 1_000 } });
     let offline = false;
     const http = axios.getAdapter('http');
-    const own = axios.create({ baseURL: running.emulator.url, adapter: (config) => (offline ? Promise.reject(new Error('offline')) : http(config)) });
+    const own = axios.create({ baseURL: running.emulator.url, adapter: (config) => (offline ? fail() : http(config)) });
     const interceptor = running.app.get(GenesysAuthInterceptor);
     interceptor.attachTo(own);
     await own.get(ORG_ME);
@@ -210,14 +216,18 @@ describe("adapters: the caller's and the library's", () => {
     }
   });
 
-  it("a caller replaying a failed request's config on another axios instance leaves nothing in flight here", async () => {
+  it.each([
+    ['a failed request', 503],
+    ['an answered request', 200],
+  ])("a caller sending the config of %s again on another axios instance leaves nothing in flight here", async (_, status) => {
     running = await startEmulatedApp({ rateLimit: false });
     const genesys = running.app.get(GenesysHttpService);
     await genesys.axiosRef.get(ORG_ME);
-    running.emulator.inject('api', { status: 503 }, 1);
-    const error = await genesys.axiosRef.get(ORG_ME).catch((failure: unknown) => failure);
+    if (status !== 200) running.emulator.inject('api', { status }, 1);
+    const outcome: unknown = await genesys.axiosRef.get(ORG_ME).catch((failure: unknown) => failure);
+    const config = isAxiosError(outcome) ? outcome.config! : (outcome as { config: InternalAxiosRequestConfig }).config;
 
-    await axios.request(isAxiosError(error) ? error.config! : {}).catch(() => undefined);
+    await axios.request({ ...config, url: ORG_ME }).catch(() => undefined);
 
     expect(inFlight(running.app.get(GenesysAuthInterceptor))).toBe(0);
   });

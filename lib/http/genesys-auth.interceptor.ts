@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js';
 import { inspectAs } from '../errors.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysTokenService } from '../token/genesys-token.service.js';
-import type { RateGate } from '../rate-limit/rate-gate.js';
+import { NOT_SENT, type RateGate } from '../rate-limit/rate-gate.js';
 import { NO_TELEMETRY, type ClientTelemetry } from '../telemetry.js';
 import { isStream } from './is-stream.js';
 import { axiosOf, type OwnAxios } from './own-axios.js';
@@ -125,7 +125,7 @@ export class GenesysAuthInterceptor {
       try {
         const spec = state.adapter || instance.defaults.adapter; // as axios falls back for `null` or `false`
         const resolved = axios.getAdapter(spec, config);
-        const adapter: AxiosAdapter = typeof spec === 'function' ? (sent) => this.endingOtherFailures(resolved(sent), state) : resolved;
+        const adapter: AxiosAdapter = typeof spec === 'function' ? (sent) => this.endingOtherFailures(() => resolved(sent), state) : resolved;
         if (!this.needsToken(config, state)) {
           deadlines?.arm(config);
           return adapter(config);
@@ -144,13 +144,19 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * axios' own adapters fail with AxiosErrors, which the response step ends; an adapter of the caller's
-   * may fail with anything, which that step cannot trace to its request: such a failure ends the
-   * attempt (counted, to be safe) and the request here.
+   * axios' own adapters fail with AxiosErrors carrying the request's config, which the response step
+   * ends; an adapter of the caller's may fail with anything (thrown or rejected), which that step cannot
+   * trace to its request: such a failure ends the attempt (counted, to be safe) and the request here.
    */
-  private endingOtherFailures(sent: Promise<AxiosResponse>, state: RequestState): Promise<AxiosResponse> {
+  private endingOtherFailures(send: () => Promise<AxiosResponse>, state: RequestState): Promise<AxiosResponse> {
+    let sent: Promise<AxiosResponse>;
+    try {
+      sent = send(); // in this tick, as axios' own adapters send
+    } catch (error) {
+      sent = Promise.reject(error);
+    }
     return sent.catch((error: unknown) => {
-      if (!isAxiosError(error)) {
+      if (!isAxiosError(error) || (error.config as StatefulConfig | undefined)?.genesys !== state) {
         this.finishAttempt(state, { errorType: error instanceof Error ? error.name : 'unknown' });
         this.finishRequest(state);
       }
@@ -216,6 +222,9 @@ export class GenesysAuthInterceptor {
 
   /** A request failed before it was sent (no token, throttled, cancelled): no answer will end it. */
   private unsent(state: RequestState, error: unknown): never {
+    state.lease?.release(NOT_SENT);
+    state.attempt?.end({ errorType: error instanceof Error ? error.name : 'unknown' });
+    state.lease = state.attempt = undefined;
     this.finishRequest(state);
     throw error;
   }
@@ -251,6 +260,7 @@ export class GenesysAuthInterceptor {
     state.attempt?.end({ status: response.status });
     state.lease = state.attempt = undefined;
     this.finishRequest(state);
+    if (state.routed) config.adapter = state.adapter; // a caller sending the config again elsewhere sends it as they gave it
     return response;
   }
 
@@ -277,8 +287,9 @@ export class GenesysAuthInterceptor {
     if (status === 401 && state.routed && !state.counted) this.warnAdapterReplaced(config);
     // The cool-down starts before the attempt gives its budget back, so that no caller waiting for budget slips in meanwhile.
     const rateLimit: RateLimitedPlan | undefined = status === 429 ? this.rateLimited.plan(error, state, answeredByApi) : undefined;
-    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
+    // Accepted before the budget goes back, so that callers waiting for it are served rather than refused.
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
+    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
     const renewToken = answeredByApi && status === 401 && this.unauthorized.wanted(state);
     if (!renewToken && rateLimit?.delayMs === undefined) throw redacted(error, state, rateLimit?.notReplayedBecause);
     if (isStream(config.data)) {

@@ -285,11 +285,6 @@ export class RateGate {
   /** Serves waiters in order while some token has budget; then sleeps until the next budget or cool-down frees up. */
   private drain(): void {
     if (this.stopped || this.line.size === 0) return;
-    if (this.tokens.refusingFreshTokens) {
-      if (this.awaitingAnswers()) return; // held until an answer says whether the API accepts the token again
-      this.failLineIfRefused();
-      if (this.line.size === 0) return;
-    }
     const now = this.clock.now();
     if (this.shared?.guard.wouldUse(now)) {
       this.wakeStoreServer();
@@ -414,33 +409,14 @@ export class RateGate {
    * for budget on a held token gets the refusal at once: waiting in line could only end in a 401. (A
    * caller waiting for the token a renewal is fetching waits for it.)
    */
-  /**
-   * While the API refuses this client's freshly renewed tokens, waiting for budget could only end in a
-   * 401: fail at once, unless an answer on the way may show the token accepted again. The line then
-   * waits for it, sending nothing meanwhile, and is failed if the last such answer comes back refused.
-   */
   private assertNotRefused(): void {
-    if (!this.tokens.refusingFreshTokens || this.awaitingAnswers()) return;
+    if (!this.tokens.refusingFreshTokens) return;
     const renewalInMs = this.tokens.nextUnauthorizedRenewalAt() - this.clock.now();
     if (renewalInMs > 0 && this.tokens.pool.some((slot) => slot.usableToken())) {
       throw new GenesysAuthError(
         'rejected_by_api',
         `Genesys API request not sent: the API refuses this client's freshly renewed tokens (401); the next renewal is allowed in ${Math.ceil(renewalInMs)} ms`,
       );
-    }
-  }
-
-  /** Whether a request sent on a held token still waits for its answer. */
-  private awaitingAnswers(): boolean {
-    return this.tokens.pool.some((slot) => slot.heldRecord?.budgetUnder(this.rule).awaitingAnswers);
-  }
-
-  /** After a 401: if the API still refuses the tokens and no other answer may say otherwise, the waiting callers get the refusal now. */
-  private failLineIfRefused(): void {
-    try {
-      this.assertNotRefused();
-    } catch (refused) {
-      this.line.settleEach(() => (refused as GenesysAuthError).forCaller());
     }
   }
 

@@ -62,11 +62,6 @@ export class SlidingWindowBudget {
     if (missing > 0) this.record(now, missing);
   }
 
-  /** Whether a request taken on this budget still waits for its answer. */
-  get awaitingAnswers(): boolean {
-    return this.inFlight.size > 0;
-  }
-
   /** Requests that may be sent right now. */
   remaining(now: number): number {
     this.expire(now);
