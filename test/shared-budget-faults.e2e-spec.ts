@@ -99,6 +99,32 @@ describe('a shared budget store that misbehaves', () => {
   });
 });
 
+describe('a replica back on the store after an outage', () => {
+  it('keeps to its share while claims it started side by side come back granted: grants beyond the share go back unused', async () => {
+    let storeDown = false;
+    const store = new ScriptedBudgetStore(async (claim) => {
+      if (claim === 1) return { granted: true, claimId: 'before-outage', remaining: 9, replicas: 2 };
+      if (storeDown) throw new Error('Redis went away');
+      await sleep(100); // slow enough that every caller of the burst has claimed before the first grant arrives
+      return { granted: true, claimId: `after-outage-${claim}`, remaining: 8, replicas: 2 };
+    });
+    // Two replicas share 10 requests a window: this one's share is 5.
+    const genesys = await start(store, { rateLimit: { requestsPerToken: 10, windowMs: 60_000, maxWaitMs: 1_500 } });
+    await genesys.axiosRef.get(ORG_ME);
+    storeDown = true;
+    for (let call = 0; call < 3; call++) await genesys.axiosRef.get(ORG_ME); // counted here: 4 of the share of 5 used
+    storeDown = false;
+    await sleep(1_100); // the store is asked again a second after it failed
+    const sentBefore = running!.emulator.stats.apiRequests;
+
+    const burst = await Promise.allSettled(Array.from({ length: 5 }, () => genesys.axiosRef.get(ORG_ME)));
+
+    expect(running!.emulator.stats.apiRequests - sentBefore).toBeLessThanOrEqual(1);
+    expect(burst.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(running!.emulator.stats.apiRequests - sentBefore);
+    expect(store.settled.filter(([claimId, counted]) => claimId.startsWith('after-outage') && counted === false).length).toBeGreaterThan(0);
+  });
+});
+
 describe('RedisTokenStore options', () => {
   it.each(['{}', 'app{tenant}:', 'app}:'])('refuses a keyPrefix with braces (%s), which would break the hash tag that keeps a cluster script on one slot', (keyPrefix) => {
     expect(() => new RedisTokenStore({ url: 'redis://127.0.0.1:6390', keyPrefix })).toThrow(expect.objectContaining({ code: 'invalid_options' }));
