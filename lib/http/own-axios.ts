@@ -52,12 +52,22 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
  * use too, and with `http.Agent({ keepAlive: true, timeout: 4000 })` the invariant suite saw token requests
  * fail with ECONNRESET in 2 of 4 runs (none in 3 with this sweep); the server's `Keep-Alive` hint is read
  * here from the socket's last response (`_httpMessage`), which Node's public API does not expose.
+ *
+ * Freeing a socket happens once a request, so it reads no clock: a socket's idle time is reckoned from
+ * the sweeper's last reading, which is never later than the moment it was freed. A socket is closed after
+ * between its limit − 2 × {@link IDLE_SWEEP_INTERVAL_MS} and its limit idle, and earlier, never later,
+ * when the event loop stalls.
  */
 class IdleSocketSweeper {
   private readonly agents: http.Agent[] = [];
   /** When each idle socket is to be closed, at the first sweep from then on. */
   private readonly closeAt = new WeakMap<Duplex, number>();
   private timer?: NodeJS.Timeout;
+  /** The clock as of the last sweep, or of the first socket freed since none was idle; at most {@link IDLE_SWEEP_INTERVAL_MS} old while sweeps run on time. */
+  private readAt = 0;
+  /** The last `Keep-Alive` hint read and the limit it gives: servers send the same one on every response. */
+  private lastHint?: string;
+  private lastHintLimitMs = Number.POSITIVE_INFINITY;
 
   constructor(private readonly clock: Clock) {}
 
@@ -66,10 +76,13 @@ class IdleSocketSweeper {
     const keepSocketAlive = agent.keepSocketAlive.bind(agent) as (socket: Duplex) => boolean;
     // Node calls this as a request frees its socket; overriding it is how Node means agents to be tuned.
     agent.keepSocketAlive = (socket: Duplex): boolean => {
-      const idleLimitMs = Math.min(IDLE_SOCKET_TIMEOUT_MS, serverIdleLimitMs(socket));
+      const idleLimitMs = Math.min(IDLE_SOCKET_TIMEOUT_MS, this.serverIdleLimitMs(socket));
       if (idleLimitMs <= 0 || !keepSocketAlive(socket)) return false;
-      this.closeAt.set(socket, this.clock.now() + idleLimitMs - IDLE_SWEEP_INTERVAL_MS);
-      this.timer ??= this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
+      if (!this.timer) {
+        this.readAt = this.clock.now();
+        this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
+      }
+      this.closeAt.set(socket, this.readAt + idleLimitMs - IDLE_SWEEP_INTERVAL_MS);
       return true;
     };
     this.agents.push(agent);
@@ -83,7 +96,7 @@ class IdleSocketSweeper {
 
   private readonly sweep = (): void => {
     this.timer = undefined;
-    const now = this.clock.now();
+    const now = (this.readAt = this.clock.now());
     let stillIdle = 0;
     for (const agent of this.agents) {
       for (const sockets of Object.values(agent.freeSockets)) {
@@ -95,21 +108,26 @@ class IdleSocketSweeper {
     }
     if (stillIdle > 0) this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
   };
+
+  /**
+   * How long the server lets the socket sit idle: a second less than its `Keep-Alive: timeout=N` (0: do
+   * not keep it), or `Infinity` when it announces nothing.
+   */
+  private serverIdleLimitMs(socket: Duplex): number {
+    const hint = (socket as SocketWithLastMessage)._httpMessage?.res?.headers?.['keep-alive'];
+    if (typeof hint !== 'string') return Number.POSITIVE_INFINITY;
+    if (hint !== this.lastHint) {
+      const seconds = /^timeout=(\d+)/.exec(hint)?.[1];
+      this.lastHint = hint;
+      this.lastHintLimitMs = seconds === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Number(seconds) * 1_000 - 1_000);
+    }
+    return this.lastHintLimitMs;
+  }
 }
 
 /** The response a freed socket last carried; Node's own `keepSocketAlive` reads the same field. */
 interface SocketWithLastMessage {
   _httpMessage?: { res?: { headers?: Record<string, string | string[] | undefined> } };
-}
-
-/**
- * How long a server lets the socket sit idle: a second less than its `Keep-Alive: timeout=N` (0: do not
- * keep it), or `Infinity` when it announces nothing.
- */
-function serverIdleLimitMs(socket: Duplex): number {
-  const hint = (socket as SocketWithLastMessage)._httpMessage?.res?.headers?.['keep-alive'];
-  const seconds = typeof hint === 'string' ? /^timeout=(\d+)/.exec(hint)?.[1] : undefined;
-  return seconds === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Number(seconds) * 1_000 - 1_000);
 }
 
 /*

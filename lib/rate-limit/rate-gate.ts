@@ -5,7 +5,7 @@ import type { GenesysRateLimitOptions } from '../interfaces/genesys-auth-options
 import type { GenesysTokenService } from '../token/genesys-token.service.js';
 import type { BudgetRule, TokenRecord } from '../token/token-record.js';
 import { STORE_RECOVERY_SPREAD_MS, StoreUnavailable, type ClientStoreKeys, type StoreGuard } from '../store/store-guard.js';
-import type { BudgetLease } from './sliding-window-budget.js';
+import type { BudgetLease, SlidingWindowBudget } from './sliding-window-budget.js';
 import { WaitingLine } from './waiting-line.js';
 
 /**
@@ -309,7 +309,7 @@ export class RateGate {
     for (const slot of this.tokens.pool) slot.heldRecord?.budgetUnder(this.rule).countAloneFrom(now);
   }
 
-  private take(now: number): GateLease | undefined {
+  private take(now: number): TokenLease | undefined {
     this.countAlone(now);
     let best: TokenRecord | undefined;
     let bestRemaining = 0;
@@ -321,39 +321,21 @@ export class RateGate {
         bestRemaining = remaining;
       }
     }
-    return (
-      best &&
-      this.leaseOf(
-        best,
-        () => {
-          if (this.line.size > 0) this.drain();
-        },
-        now,
-      )
-    );
+    return best && this.leaseOf(best, this.drainIfWaiting, now);
   }
+
+  private readonly drainIfWaiting = (): void => {
+    if (this.line.size > 0) this.drain();
+  };
 
   /**
    * A lease on `record`'s budget, counted here (a shared claim too, so that if the store stops
    * answering, this replica's own recent requests still count against its share). On release,
    * `settled` learns whether the API counted the request.
    */
-  private leaseOf(record: TokenRecord, settled: (counted: boolean) => void, now = this.clock.now()): GateLease {
+  private leaseOf(record: TokenRecord, settled: (counted: boolean) => void, now = this.clock.now()): TokenLease {
     const budget = record.budgetUnder(this.rule);
-    const claim: BudgetLease = budget.take(now);
-    const probe = record.startProbe(now, this.leaseTimeoutMs);
-    return {
-      accessToken: record.accessToken,
-      release: (status) => {
-        if (claim.settled) return;
-        const counted = countedByApi(status);
-        budget.settle(claim, this.clock.now(), counted);
-        // An unsent probe says nothing of the limit: the token stays on trial, and the next request is its probe.
-        if (status !== NOT_SENT) record.answered(probe, status);
-        else if (probe) record.answered(probe, 429);
-        settled(counted);
-      },
-    };
+    return budget.takeFor(new TokenLease(record, budget, now, record.startProbe(now, this.leaseTimeoutMs), this.clock, settled));
   }
 
   /**
@@ -426,5 +408,33 @@ export class RateGate {
 
   private throttled(why: string): GenesysAuthError {
     return new GenesysAuthError('throttled', `Genesys API request not sent: ${why}`);
+  }
+}
+
+/** One request's claim on one token's budget, from the gate and the token's window at once: one object per request. */
+class TokenLease implements GateLease, BudgetLease {
+  settled = false;
+  readonly accessToken: string;
+
+  constructor(
+    private readonly record: TokenRecord,
+    private readonly budget: SlidingWindowBudget,
+    readonly takenAt: number,
+    /** Whether the request is the token's probe after a cool-down. */
+    private readonly probe: boolean,
+    private readonly clock: Clock,
+    private readonly onSettled: (counted: boolean) => void,
+  ) {
+    this.accessToken = record.accessToken;
+  }
+
+  release(status?: number | typeof NOT_SENT): void {
+    if (this.settled) return;
+    const counted = countedByApi(status);
+    this.budget.settle(this, this.clock.now(), counted);
+    // An unsent probe says nothing of the limit: the token stays on trial, and the next request is its probe.
+    if (status !== NOT_SENT) this.record.answered(this.probe, status);
+    else if (this.probe) this.record.answered(this.probe, 429);
+    this.onSettled(counted);
   }
 }

@@ -75,7 +75,11 @@ export class SlidingWindowBudget {
 
   /** Claims budget for one request sent at `now`; the caller has checked {@link remaining}. */
   take(now: number): BudgetLease {
-    const lease: BudgetLease = { takenAt: now, settled: false };
+    return this.takeFor({ takenAt: now, settled: false });
+  }
+
+  /** Claims budget for the request of `lease`, sent at its `takenAt`: a caller with a lease object of its own allocates no other. */
+  takeFor<L extends BudgetLease>(lease: L): L {
     this.inFlight.add(lease);
     return lease;
   }
@@ -110,13 +114,15 @@ export class SlidingWindowBudget {
     return oldest ? oldest.takenAt + this.leaseTimeoutMs + this.windowMs : now;
   }
 
-  /** Counts an answer at `at`, keeping answer times in order (only a lost lease's may come before the last). */
-  /** Counts `count` answers at `at` (one entry, whatever the count). */
+  /** Counts `count` answers at `at` (one entry, whatever the count), keeping answer times in order (only a lost lease's may come before the last). */
   private record(at: number, count = 1): void {
     let index = this.times.length;
     while (index > this.head && this.times[index - 1] > at) index--;
     if (index > this.head && this.times[index - 1] === at) this.counts[index - 1] += count;
-    else {
+    else if (index === this.times.length) {
+      this.times.push(at);
+      this.counts.push(count);
+    } else {
       this.times.splice(index, 0, at);
       this.counts.splice(index, 0, count);
     }
