@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,6 +41,28 @@ async function peakRssGrowthMiB(work: () => Promise<unknown>): Promise<number> {
     clearInterval(sampler);
   }
   return (Math.max(peak, process.memoryUsage().rss) - before) / 2 ** 20;
+}
+
+/**
+ * An API in a `node` process of its own, so that it closes idle sockets on time while this process stalls:
+ * it announces `Keep-Alive: timeout=N` and closes an idle socket N s after its last answer.
+ */
+async function serverInAnotherProcess(keepAliveMs: number): Promise<{ url: string; process: ChildProcess }> {
+  const script = `
+    const headers = { 'Content-Type': 'application/json', 'Keep-Alive': 'timeout=${keepAliveMs / 1000}' };
+    const server = require('node:http').createServer((request, response) => response.writeHead(200, headers).end('{}'));
+    server.keepAliveTimeout = ${keepAliveMs} - 1000; // Node closes idle sockets a second after its keepAliveTimeout
+    server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+  `;
+  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: '' } });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const found = /port (\d+)/.exec(chunk.toString());
+      if (found) resolve(found[1]);
+    });
+    child.once('exit', () => reject(new Error('the API process exited')));
+  });
+  return { url: `http://127.0.0.1:${port}`, process: child };
 }
 
 describe('deadlines and size limits', () => {
@@ -211,10 +234,12 @@ describe('deadlines and size limits', () => {
   describe('kept-alive sockets', () => {
     /**
      * Sends three requests on one registration, sleeping `idleMs` before the third; returns the connections
-     * the server saw. The server keeps idle sockets `serverKeepAliveMs` (and says so in `Keep-Alive: timeout=…`).
+     * the server saw. The server keeps idle sockets `serverKeepAliveMs` (and says so in `Keep-Alive: timeout=…`,
+     * or says `keepAliveHeader`).
      */
-    async function connectionsWithPause(idleMs: number, serverKeepAliveMs = 60_000): Promise<number> {
-      const api = createServer((_request, response) => response.writeHead(200, { 'Content-Type': 'application/json' }).end('{}'));
+    async function connectionsWithPause(idleMs: number, serverKeepAliveMs = 60_000, keepAliveHeader?: string): Promise<number> {
+      const headers = { 'Content-Type': 'application/json', ...(keepAliveHeader && { 'Keep-Alive': keepAliveHeader }) };
+      const api = createServer((_request, response) => response.writeHead(200, headers).end('{}'));
       api.keepAliveTimeout = serverKeepAliveMs;
       let connections = 0;
       api.on('connection', () => connections++);
@@ -245,6 +270,32 @@ describe('deadlines and size limits', () => {
     it('are closed a second before the idle timeout a server announces, when that is sooner', async () => {
       // The server announces timeout=2 and would close at 2 s: at 1.2 s only the library can have closed it.
       expect(await connectionsWithPause(1_200, 2_000)).toBe(2);
+    }, 15_000);
+
+    it('are closed a second before the idle timeout a server announces among other Keep-Alive parameters', async () => {
+      expect(await connectionsWithPause(1_200, 60_000, 'max=100, Timeout = 2')).toBe(2);
+    }, 15_000);
+
+    it("are not handed to a request after an event-loop stall held up their sweep past the server's idle timeout", async () => {
+      const api = await serverInAnotherProcess(2_000);
+      try {
+        running = await start({ apiBaseUrl: api.url });
+        const genesys = running.app.get(GenesysHttpService);
+        await Promise.all(Array.from({ length: 6 }, () => genesys.axiosRef.get('/warm')));
+        await sleep(300);
+
+        const burst = await new Promise<PromiseSettledResult<unknown>[]>((resolve) =>
+          setTimeout(() => {
+            const stallEnds = Date.now() + 2_000; // a handler computing for 2 s, then calling the API
+            while (Date.now() < stallEnds);
+            resolve(Promise.allSettled(Array.from({ length: 6 }, () => genesys.axiosRef.get('/burst'))));
+          }, 0),
+        );
+
+        expect(burst.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      } finally {
+        api.process.kill();
+      }
     }, 15_000);
   });
 

@@ -68,6 +68,24 @@ describe('errors show no token', () => {
     expect((error as Error).name).toBe('CanceledError');
     expect(inspect(error, { depth: 8 })).not.toContain(running.emulator.lastIssuedToken!);
   });
+
+  it("a request cancelled while it waited for budget shows no token of the request in flight in its JSON, which holds the library's agent", async () => {
+    running = await startEmulatedApp({ rateLimit: { requestsPerToken: 1, windowMs: 1_000 } });
+    const genesys = running.app.get(GenesysHttpService);
+    await genesys.axiosRef.get(ORG_ME);
+    await sleep(1_100);
+    running.emulator.inject('api', { delayMs: 500 }, 1);
+    const signed = genesys.axiosRef.get(ORG_ME); // takes the whole budget
+    await sleep(50);
+
+    const error = (await genesys.axiosRef.get('/api/v2/users/me', { signal: AbortSignal.timeout(100) }).catch((failure: unknown) => failure)) as AxiosError;
+    const json = JSON.stringify(error.toJSON());
+    await signed;
+
+    expect(error.name).toBe('CanceledError');
+    expect(json).toContain('"httpAgent":{"keepAlive":true}');
+    expect(json).not.toContain(running.emulator.lastIssuedToken!);
+  });
 });
 
 describe('a request that fails before it is sent takes nothing', () => {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { HttpService } from '@nestjs/axios';
 import axios, { type AxiosInstance, type CreateAxiosDefaults } from 'axios';
 import type { Clock } from '../clock.js';
+import { inspectAs } from '../errors.js';
 import { RequestDeadlines } from './request-deadlines.js';
 
 /** How long a kept-alive socket may sit idle before the library closes it. */
@@ -28,6 +29,9 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
   const sweeper = new IdleSocketSweeper(clock);
   const httpAgent = sweeper.watch(new http.Agent({ keepAlive: true }));
   const httpsAgent = sweeper.watch(new https.Agent({ keepAlive: true }));
+  // Every request's config holds the agents, and through their sockets other requests' headers: whatever logs
+  // or serialises an error's config (axios' `toJSON`, `util.inspect`) sees a summary instead.
+  for (const agent of [httpAgent, httpsAgent]) inspectAs(agent, () => ({ keepAlive: true }));
   const instance = axios.create({ ...defaults, httpAgent, httpsAgent });
   const deadlines = new RequestDeadlines(clock);
   return {
@@ -55,15 +59,15 @@ export function createOwnAxios(defaults: CreateAxiosDefaults, clock: Clock): Own
  *
  * Freeing a socket happens once a request, so it reads no clock: a socket's idle time is reckoned from
  * the sweeper's last reading, which is never later than the moment it was freed. A socket is closed after
- * between its limit − 2 × {@link IDLE_SWEEP_INTERVAL_MS} and its limit idle, and earlier, never later,
- * when the event loop stalls.
+ * between its limit − 2 × {@link IDLE_SWEEP_INTERVAL_MS} and its limit idle. A sweep the event loop held
+ * up (a stalled handler) runs as the next request asks the agent for a socket, before it picks one.
  */
 class IdleSocketSweeper {
   private readonly agents: http.Agent[] = [];
   /** When each idle socket is to be closed, at the first sweep from then on. */
   private readonly closeAt = new WeakMap<Duplex, number>();
   private timer?: NodeJS.Timeout;
-  /** The clock as of the last sweep, or of the first socket freed since none was idle; at most {@link IDLE_SWEEP_INTERVAL_MS} old while sweeps run on time. */
+  /** The clock as of the last sweep, or of the first socket freed since none was idle. */
   private readAt = 0;
   /** The last `Keep-Alive` hint read and the limit it gives: servers send the same one on every response. */
   private lastHint?: string;
@@ -85,6 +89,17 @@ class IdleSocketSweeper {
       this.closeAt.set(socket, this.readAt + idleLimitMs - IDLE_SWEEP_INTERVAL_MS);
       return true;
     };
+    // Node's `ClientRequest` asks the agent for a socket here (not in Node's documented API, but its entry
+    // point since Node 0.x): the one moment to close sockets a held-up sweep would have closed by now.
+    const agentWithRequests = agent as unknown as AgentTakingRequests;
+    const addRequest = agentWithRequests.addRequest.bind(agent);
+    agentWithRequests.addRequest = (...args) => {
+      if (this.timer) {
+        const now = this.clock.now();
+        if (now >= this.readAt + IDLE_SWEEP_INTERVAL_MS) this.closeIdle(now);
+      }
+      return addRequest(...args);
+    };
     this.agents.push(agent);
     return agent;
   }
@@ -96,33 +111,51 @@ class IdleSocketSweeper {
 
   private readonly sweep = (): void => {
     this.timer = undefined;
-    const now = (this.readAt = this.clock.now());
-    let stillIdle = 0;
-    for (const agent of this.agents) {
-      for (const sockets of Object.values(agent.freeSockets)) {
-        for (const socket of [...(sockets ?? [])]) {
-          if ((this.closeAt.get(socket) ?? 0) <= now) socket.destroy(); // the agent drops it from its lists
-          else stillIdle++;
-        }
-      }
-    }
-    if (stillIdle > 0) this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
+    if (this.closeIdle(this.clock.now()) > 0) this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
   };
 
+  /** Closes the sockets idle past their time as of `now`; returns how many stay idle. */
+  private closeIdle(now: number): number {
+    this.readAt = now;
+    let stillIdle = 0;
+    for (const agent of this.agents) {
+      const freeSockets = agent.freeSockets as Record<string, Duplex[] | undefined>;
+      for (const [name, sockets = []] of Object.entries(freeSockets)) {
+        const kept: Duplex[] = [];
+        for (const socket of sockets) {
+          if ((this.closeAt.get(socket) ?? 0) > now) kept.push(socket);
+          else socket.destroy();
+        }
+        stillIdle += kept.length;
+        if (kept.length === sockets.length) continue;
+        // The agent drops a destroyed socket as it closes, a turn later: a request before then must not be given it.
+        if (kept.length > 0) freeSockets[name] = kept;
+        else delete freeSockets[name];
+      }
+    }
+    return stillIdle;
+  }
+
   /**
-   * How long the server lets the socket sit idle: a second less than its `Keep-Alive: timeout=N` (0: do
-   * not keep it), or `Infinity` when it announces nothing.
+   * How long the server lets the socket sit idle: a second less than the shortest `timeout=N` of its
+   * `Keep-Alive` header (0: do not keep it), or `Infinity` when it announces none.
    */
   private serverIdleLimitMs(socket: Duplex): number {
     const hint = (socket as SocketWithLastMessage)._httpMessage?.res?.headers?.['keep-alive'];
     if (typeof hint !== 'string') return Number.POSITIVE_INFINITY;
     if (hint !== this.lastHint) {
-      const seconds = /^timeout=(\d+)/.exec(hint)?.[1];
+      // Parameters in any order and case, spaced or repeated (two headers arrive joined by a comma).
+      const seconds = [...hint.matchAll(/(?:^|[,;])\s*timeout\s*=\s*(\d+)/gi)].map((match) => Number(match[1]));
       this.lastHint = hint;
-      this.lastHintLimitMs = seconds === undefined ? Number.POSITIVE_INFINITY : Math.max(0, Number(seconds) * 1_000 - 1_000);
+      this.lastHintLimitMs = seconds.length === 0 ? Number.POSITIVE_INFINITY : Math.max(0, Math.min(...seconds) * 1_000 - 1_000);
     }
     return this.lastHintLimitMs;
   }
+}
+
+/** Where Node's `ClientRequest` asks an agent for a socket. */
+interface AgentTakingRequests {
+  addRequest(...args: unknown[]): unknown;
 }
 
 /** The response a freed socket last carried; Node's own `keepSocketAlive` reads the same field. */
