@@ -53,6 +53,22 @@ describe('errors show no token', () => {
     expect(inspect(error, { depth: 8 })).not.toContain(running.emulator.lastIssuedToken!);
   });
 
+  it("an error's request, logged while another request reuses its kept-alive socket, shows no token", async () => {
+    running = await startEmulatedApp();
+    const genesys = running.app.get(GenesysHttpService);
+    running.emulator.inject('api', { status: 500 }, 1);
+    const error = (await genesys.axiosRef.get(ORG_ME).catch((failure: unknown) => failure)) as AxiosError;
+    running.emulator.inject('api', { delayMs: 300 }, 1);
+    const reusing = genesys.axiosRef.get(ORG_ME); // on the socket the failed request freed
+    await sleep(50);
+
+    const logged = inspect(error.request, { depth: 8 });
+    await reusing;
+
+    expect(error.response?.status).toBe(500);
+    expect(logged).not.toContain(running.emulator.lastIssuedToken!);
+  });
+
   /**
    * A request cancelled while it waits for budget, and the request signed with the token that holds the budget:
    * still in flight, so that its headers are in a socket of the library's agent.

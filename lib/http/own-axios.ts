@@ -82,6 +82,9 @@ class IdleSocketSweeper {
     agent.keepSocketAlive = (socket: Duplex): boolean => {
       const idleLimitMs = Math.min(IDLE_SOCKET_TIMEOUT_MS, this.serverIdleLimitMs(socket));
       if (idleLimitMs <= 0 || !keepSocketAlive(socket)) return false;
+      // A request, an answer or an error keeps its socket, which may carry another request (and its token) from
+      // now on: whatever logs or serialises one of them sees the socket as a summary.
+      if (!this.closeAt.has(socket)) inspectAs(socket, () => ({}));
       if (!this.timer) {
         this.readAt = this.clock.now();
         this.timer = this.clock.setTimeout(this.sweep, IDLE_SWEEP_INTERVAL_MS);
