@@ -1,6 +1,7 @@
 import { afterEach, expect, it } from '@jest/globals';
 import { GenesysHttpService } from 'nestjs-genesys-auth';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { LoopStalls } from './support/loop-stalls.js';
 
 // A latency bound, run in a jest process of its own (`npm run test:latency`, as the memory tests are): after
 // dozens of other files in one worker, garbage collection alone can hold a caller past the bound.
@@ -8,7 +9,9 @@ import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 const REFUSED = { status: 401, body: { message: 'Authentication failed.', code: 'bad.credentials', status: 401 } };
 
 let running: EmulatedApp | undefined;
+let stalls: LoopStalls | undefined;
 afterEach(async () => {
+  stalls?.stop();
   await running?.close();
   running = undefined;
 });
@@ -19,6 +22,7 @@ it('401s from an API refusing every token cost at most one token request per dou
   await genesys.axiosRef.get('/api/v2/organizations/me');
   running.emulator.inject('api', REFUSED);
   const until = Date.now() + 12_000;
+  stalls = new LoopStalls();
   let slowest = 0;
 
   await Promise.all(
@@ -27,12 +31,14 @@ it('401s from an API refusing every token cost at most one token request per dou
       while (Date.now() < until) {
         const sentAt = Date.now();
         await genesys.axiosRef.get('/api/v2/organizations/me').catch(() => undefined);
-        slowest = Math.max(slowest, Date.now() - sentAt);
+        const answeredAt = Date.now();
+        slowest = Math.max(slowest, answeredAt - sentAt - stalls!.within(sentAt, answeredAt));
         await sleep(100); // callers of a service, not a tight loop: the point is that none waits in line
       }
     }),
   );
 
+  // Time the whole process stood still (a busy CI machine) is not time the library made a caller wait.
   expect(slowest).toBeLessThan(1_000);
   expect(running.emulator.stats.tokenRequests).toBeLessThanOrEqual(5);
 }, 20_000);
