@@ -13,7 +13,7 @@ import type { Clock } from '../clock.js';
 import { inspectAs } from '../errors.js';
 import type { ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysTokenService } from '../token/genesys-token.service.js';
-import { NOT_SENT, type RateGate } from '../rate-limit/rate-gate.js';
+import { NOT_SENT, type GateLease, type RateGate } from '../rate-limit/rate-gate.js';
 import { NO_TELEMETRY, type ClientTelemetry } from '../telemetry.js';
 import { isStream } from './is-stream.js';
 import { axiosOf, type OwnAxios } from './own-axios.js';
@@ -157,7 +157,7 @@ export class GenesysAuthInterceptor {
     }
     return sent.catch((error: unknown) => {
       if (!isAxiosError(error) || (error.config as StatefulConfig | undefined)?.genesys !== state) {
-        this.finishAttempt(state, { errorType: error instanceof Error ? error.name : 'unknown' });
+        this.finishAttempt(state, { errorType: errorTypeOf(error) });
         this.finishRequest(state);
       }
       throw error;
@@ -222,9 +222,7 @@ export class GenesysAuthInterceptor {
 
   /** A request failed before it was sent (no token, throttled, cancelled): no answer will end it. */
   private unsent(state: RequestState, error: unknown): never {
-    state.lease?.release(NOT_SENT);
-    state.attempt?.end({ errorType: error instanceof Error ? error.name : 'unknown' });
-    state.lease = state.attempt = undefined;
+    this.finishAttempt(state, { errorType: errorTypeOf(error) }, NOT_SENT);
     this.finishRequest(state);
     throw error;
   }
@@ -237,11 +235,12 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * Ends the finished attempt: gives back its budget (it now counts from its answer's arrival, unless
-   * the API could not authenticate it) and ends its span.
+   * Ends the attempt: gives back its budget as `settled` says (see {@link GateLease.release}: by default
+   * the answer's status; it then counts from the answer's arrival unless the API could not authenticate
+   * it) and ends its span.
    */
-  private finishAttempt(state: RequestState, outcome: { status?: number; errorType?: string }, answeredByApi = true): void {
-    state.lease?.release(answeredByApi ? outcome.status : undefined);
+  private finishAttempt(state: RequestState, outcome: { status?: number; errorType?: string }, settled: Parameters<GateLease['release']>[0] = outcome.status): void {
+    state.lease?.release(settled);
     state.attempt?.end(outcome);
     state.lease = state.attempt = undefined;
   }
@@ -256,11 +255,9 @@ export class GenesysAuthInterceptor {
     if (state.signedWith !== undefined && this.tokens.refusingFreshTokens && this.api.includes(answeringUrl(response, config))) {
       this.tokens.recordAccepted();
     }
-    if (state.lease) state.lease.release(response.status);
-    state.attempt?.end({ status: response.status });
-    state.lease = state.attempt = undefined;
+    this.finishAttempt(state, { status: response.status });
     this.finishRequest(state);
-    if (state.routed) config.adapter = state.adapter; // a caller sending the config again elsewhere sends it as they gave it
+    handedBack(config, state);
     return response;
   }
 
@@ -271,8 +268,7 @@ export class GenesysAuthInterceptor {
       const config = isAxiosError(error) ? (error.config as StatefulConfig | undefined) : undefined;
       const state = config?.genesys;
       this.finishRequest(state);
-      // A caller replaying the config on another instance sends it as they gave it, not through this one's adapter.
-      if (config && state?.routed) config.adapter = state.adapter;
+      if (config && state) handedBack(config, state);
       throw failure;
     }
   }
@@ -289,7 +285,7 @@ export class GenesysAuthInterceptor {
     const rateLimit: RateLimitedPlan | undefined = status === 429 ? this.rateLimited.plan(error, state, answeredByApi) : undefined;
     // Accepted before the budget goes back, so that callers waiting for it are served rather than refused.
     if (answeredByApi && status !== 401) this.tokens.recordAccepted();
-    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi);
+    this.finishAttempt(state, { status, errorType: status === undefined ? (error.code ?? error.name) : undefined }, answeredByApi ? status : undefined);
     const renewToken = answeredByApi && status === 401 && this.unauthorized.wanted(state);
     if (!renewToken && rateLimit?.delayMs === undefined) throw redacted(error, state, rateLimit?.notReplayedBecause);
     if (isStream(config.data)) {
@@ -317,6 +313,16 @@ export class GenesysAuthInterceptor {
       "A Genesys API request went out unsigned and got 401: an interceptor that runs after the library's replaced config.adapter. Call attachTo() before adding that interceptor, or set the adapter per request or on the instance's defaults (logged once)",
     );
   }
+}
+
+/** A finished request's config, handed to the caller: sent again elsewhere, it goes as they gave it, not through this instance's adapter. */
+function handedBack(config: InternalAxiosRequestConfig, state: RequestState): void {
+  if (state.routed) config.adapter = state.adapter;
+}
+
+/** What a failure is called in telemetry. */
+function errorTypeOf(error: unknown): string {
+  return error instanceof Error ? error.name : 'unknown';
 }
 
 /**
