@@ -22,6 +22,7 @@ import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import { GenesysCloudEmulator, type EmulatedClient } from 'nestjs-genesys-auth/testing';
 import { RETIRED_CLIENT_GRACE_MS } from '../lib/client/genesys-client.js';
 import { sleep } from './support/app.js';
+import { LoopStalls } from './support/loop-stalls.js';
 import { startLoopbackServer } from './support/loopback-server.js';
 
 const CLIENTS: EmulatedClient[] = Array.from({ length: 60 }, (_, index) => ({
@@ -137,6 +138,7 @@ describe('several orgs in one app', () => {
 
     it('fetch their first tokens side by side at start-up, so a hanging login holds it up one deadline, not one per registration', async () => {
       const hanging = await startLoopbackServer(() => undefined);
+      const stalls = new LoopStalls();
       try {
         const started = Date.now();
         await boot(
@@ -145,8 +147,11 @@ describe('several orgs in one app', () => {
           ),
         );
 
-        expect(Date.now() - started).toBeLessThan(1_200);
+        // Waiting for login leaves the loop free; booting Nest and a busy machine do not, and are left out.
+        const bootedAt = Date.now();
+        expect(bootedAt - started - stalls.within(started, bootedAt)).toBeLessThan(1_200);
       } finally {
+        stalls.stop();
         await app?.close();
         app = undefined;
         await hanging.close();

@@ -14,7 +14,7 @@ export class LoopStalls {
     const now = Date.now();
     if (now - this.lastTickAt > TICK_MS + STALL_MS) this.stalls.push([this.lastTickAt + TICK_MS, now]);
     this.lastTickAt = now;
-  }, TICK_MS);
+  }, TICK_MS).unref(); // a test failing before stop() must not hold the process open
 
   /** Milliseconds of `from`..`to` (epoch ms) the process was stalled. */
   within(from: number, to: number): number {
