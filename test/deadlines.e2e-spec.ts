@@ -3,11 +3,16 @@ import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createGzip } from 'node:zlib';
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import axios, { isAxiosError } from 'axios';
 import { GenesysAuthInterceptor, GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { startLoopbackServer, type LoopbackServer } from './support/loopback-server.js';
+import { LoopStalls } from './support/loop-stalls.js';
+
+/** Bounds on a wait are checked on the time the process could run: a stall of the whole process holds up every timer alike. */
+const stalls = new LoopStalls();
+afterAll(() => stalls.stop());
 
 /** Sends status and headers at once, then one byte every `everyMs`, for ever: axios' `timeout` alone never fires. */
 const trickle = (everyMs: number) =>
@@ -85,7 +90,7 @@ describe('deadlines and size limits', () => {
       const error = await running.app.get(GenesysTokenService).getToken().catch((e: unknown) => e);
 
       expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'timeout', message: expect.stringContaining('no complete answer within 500 ms') });
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
   });
 
@@ -106,7 +111,7 @@ describe('deadlines and size limits', () => {
 
       expect(isAxiosError(error) && error.code).toBe('ECONNABORTED');
       expect(isAxiosError(error) && error.message).toContain('timeout of 500ms exceeded');
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
 
     it('keeps many concurrent requests on one deadline without a MaxListenersExceededWarning', async () => {
@@ -151,7 +156,7 @@ describe('deadlines and size limits', () => {
       const error = await api.get('/', { signal: controller.signal }).catch((e: unknown) => e);
 
       expect(axios.isCancel(error)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
 
     it('reads a per-request timeout given as a numeric string, as axios does', async () => {
@@ -161,7 +166,7 @@ describe('deadlines and size limits', () => {
       const error = await api.get('/', { timeout: '300' as unknown as number }).catch((e: unknown) => e);
 
       expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
 
     it("words and codes the timeout as axios' timeoutErrorMessage and transitional.clarifyTimeoutError ask", async () => {
@@ -185,7 +190,7 @@ describe('deadlines and size limits', () => {
         response.data.once('end', () => resolve());
       });
 
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
 
     it('lets a per-request timeout override the deadline', async () => {
@@ -195,7 +200,7 @@ describe('deadlines and size limits', () => {
       const error = await api.get('/', { timeout: 300 }).catch((e: unknown) => e);
 
       expect(isAxiosError(error) && error.message).toContain('timeout of 300ms exceeded');
-      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(1_000);
     });
   });
 
@@ -227,7 +232,7 @@ describe('deadlines and size limits', () => {
 
       expect(isAxiosError(error) && error.message).toContain('timeout of 500ms exceeded');
       expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
-      expect(Date.now() - started).toBeLessThan(2_500);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(2_500);
     });
   });
 
@@ -310,7 +315,7 @@ describe('deadlines and size limits', () => {
       const error = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: controller.signal }).catch((e: unknown) => e);
 
       expect(axios.isCancel(error)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(500);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(500);
     });
 
     it('ends a wait for Retry-After after a 429 at once, with axios\' cancellation', async () => {
@@ -321,7 +326,7 @@ describe('deadlines and size limits', () => {
       const error = await running.app.get(GenesysHttpService).axiosRef.get('/api/v2/organizations/me', { signal: AbortSignal.timeout(200) }).catch((e: unknown) => e);
 
       expect(axios.isCancel(error)).toBe(true);
-      expect(Date.now() - started).toBeLessThan(600);
+      expect(stalls.elapsedRunning(started)).toBeLessThan(600);
     });
 
     it('already aborted: no token is fetched and nothing is sent', async () => {
@@ -412,7 +417,7 @@ describe('deadlines and size limits', () => {
       const error = await pending;
 
       expect(isAxiosError(error) && error.response?.status).toBe(429);
-      expect(Date.now() - closedAt).toBeLessThan(1_000);
+      expect(stalls.elapsedRunning(closedAt)).toBeLessThan(1_000);
     });
   });
 });

@@ -23,6 +23,11 @@ export class LoopStalls {
     return stalled;
   }
 
+  /** Milliseconds from `from` to `to` (epoch ms; now by default) during which the process could run: the wall-clock time less its stalls. */
+  elapsedRunning(from: number, to = Date.now()): number {
+    return to - from - this.within(from, to);
+  }
+
   stop(): void {
     clearInterval(this.ticker);
   }
