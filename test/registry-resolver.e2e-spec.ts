@@ -103,6 +103,89 @@ describe('a registry that resolves the options of its keys', () => {
     expect(emulator.stats.tokenRequests).toBe(0);
   });
 
+  it("asks resolveOptions again after the token endpoint refused a key's credentials, so a rotated secret takes effect without a restart", async () => {
+    let secret = 'a-secret-rotated-away-0123456789';
+    let calls = 0;
+    const registry = await bootRegistry({ resolveOptions: () => (calls++, { clientId: CLIENT.clientId, clientSecret: secret }) });
+    const refused = await (await registry.get('tenant-1')).http.axiosRef.get(ORG_ME).catch((e: unknown) => e);
+    secret = CLIENT.clientSecret;
+
+    const client = await registry.get('tenant-1');
+
+    expect(refused).toMatchObject({ name: 'GenesysAuthError', code: 'invalid_client' });
+    expect(calls).toBe(2);
+    expect((await client.http.axiosRef.get<{ name: string }>(ORG_ME)).data.name).toBe('Org 1');
+    expect(registry.size).toBe(1);
+  });
+
+  it('asks resolveOptions once per refusal and keeps the client held when it answers the same options', async () => {
+    let calls = 0;
+    const registry = await bootRegistry({ resolveOptions: () => (calls++, { clientId: CLIENT.clientId, clientSecret: 'a-secret-never-accepted-012345' }) });
+    const first = await registry.get('tenant-1');
+    await first.http.axiosRef.get(ORG_ME).catch(() => undefined);
+
+    const again = await Promise.all(Array.from({ length: 10 }, () => registry.get('tenant-1')));
+
+    expect(calls).toBe(2);
+    expect(again.every((client) => client === first)).toBe(true);
+  });
+
+  it('fails a get still waiting for resolveOptions with shutdown when its key is removed, and creates no client from the answer', async () => {
+    let answer: (options: typeof CREDENTIALS) => void = () => undefined;
+    const registry = await bootRegistry({ resolveOptions: () => new Promise((resolve) => (answer = resolve)) });
+    const pending = registry.get('tenant-1');
+    await sleep(20);
+
+    const removed = await registry.remove('tenant-1');
+    answer(CREDENTIALS);
+    const error = await outcomeWithin(pending, 1_000);
+
+    expect(removed).toBe(true);
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'shutdown', message: expect.stringContaining('"tenant-1" was removed') });
+    expect(registry.keys()).toEqual([]);
+    expect(emulator.stats.tokenRequests).toBe(0);
+  });
+
+  it('fails with invalid_options naming the key when reading the options resolveOptions answered throws, keeping the thrown error as cause and out of the message', async () => {
+    const thrown = new Error('vault sealed: token=vault-secret-4471');
+    const registry = await bootRegistry({
+      resolveOptions: () => ({
+        clientId: CLIENT.clientId,
+        get clientSecret(): string {
+          throw thrown;
+        },
+      }),
+    });
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'invalid_options', message: expect.stringContaining('"tenant-1"'), cause: thrown });
+    expect((error as Error).message).not.toContain('vault-secret-4471');
+  });
+
+  it('fails with invalid_options naming the key when telemetryClientName throws, keeping the thrown error as cause', async () => {
+    const thrown = new Error('no tier for this tenant');
+    const registry = await bootRegistry({
+      resolveOptions: () => CREDENTIALS,
+      telemetryClientName: () => {
+        throw thrown;
+      },
+    });
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'invalid_options', message: expect.stringMatching(/telemetryClientName.*"tenant-1"/), cause: thrown });
+    expect(registry.size).toBe(0);
+  });
+
+  it('fails with invalid_options when telemetryClientName answers something that is not a label', async () => {
+    const registry = await bootRegistry({ resolveOptions: () => CREDENTIALS, telemetryClientName: () => 'gold tier\n' });
+
+    const error = await outcomeWithin(registry.get('tenant-1'), 2_000);
+
+    expect(error).toMatchObject({ name: 'GenesysAuthError', code: 'invalid_options', message: expect.stringContaining('telemetryClientName must answer') });
+  });
+
   it('refuses a resolveTimeoutMs that is not a whole number from 1 to 600000', async () => {
     const failure = await bootRegistry({ resolveTimeoutMs: 0 }).then(
       () => new Error('expected start-up to fail'),

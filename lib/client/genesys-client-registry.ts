@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { GenesysAuthError } from '../errors.js';
+import { GenesysAuthError, type GenesysAuthErrorCode } from '../errors.js';
 import { resolveGenesysAuthOptions, type ResolvedGenesysAuthConfig } from '../genesys-auth.options.js';
 import type { GenesysAuthModuleOptions } from '../interfaces/genesys-auth-options.interface.js';
 import { loadClientTelemetry, REGISTRY_TELEMETRY_CLIENT, type ClientTelemetryFactory } from '../telemetry.js';
@@ -18,6 +18,10 @@ export interface GenesysClientRegistryOptions {
    * Finds the options (at least `clientId` and `clientSecret`) of a key that `get` is called with
    * without options, e.g. from your tenant database. Called only when no client is held for the key,
    * so secrets need not stay in memory while a tenant is idle.
+   *
+   * When the token endpoint refuses a resolved client's credentials (`invalid_client`,
+   * `unauthorized_client`), the next `get` of its key asks again, once per refusal: a rotated secret
+   * takes effect without a restart; the same options keep the client held.
    *
    * It has `resolveTimeoutMs` to answer. When it throws, rejects or takes longer, `get` fails with a
    * `GenesysAuthError` `unavailable` naming the key, with the resolver's error as `cause`: retryable, as
@@ -42,7 +46,18 @@ interface Entry {
   /** Hash of the resolved options, secret included: a different one means new credentials. */
   readonly fingerprint: string;
   lastUsedAt: number;
+  /** The token endpoint refused its credentials since its options were last resolved: the next `get` resolves them again. */
+  credentialsRefused: boolean;
 }
+
+/** A `get` waiting for `resolveOptions`, and how `remove` tells it that the key was removed meanwhile. */
+interface Creation {
+  readonly client: Promise<GenesysClient>;
+  readonly removal: AbortController;
+}
+
+/** Refusals that new options may cure (a rotated secret, a grant fixed); others are not the resolver's to fix. */
+const CREDENTIAL_REFUSALS: ReadonlySet<GenesysAuthErrorCode> = new Set(['invalid_client', 'unauthorized_client']);
 
 /** 1 to 200 characters, none a blank or a control character (keys appear in log contexts and health keys). */
 const KEY_SHAPE = /^[^\s\p{Cc}]{1,200}$/u;
@@ -60,7 +75,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
   private readonly logger = new Logger('GenesysAuth:registry');
   /** Clients by key, least recently used first (a Map keeps insertion order; a use moves the entry to the end). */
   private readonly entries = new Map<string, Entry>();
-  private readonly creating = new Map<string, Promise<GenesysClient>>();
+  private readonly creating = new Map<string, Creation>();
   /** Fails each `resolveOptions` call still awaited: shutdown must not leave a `get` pending. */
   private readonly pendingResolutions = new Set<(error: GenesysAuthError) => void>();
   /** Evicted or replaced clients still finishing their requests. */
@@ -116,12 +131,15 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
     const held = this.entries.get(key);
     if (options === undefined) {
-      if (held) return this.touched(key, held).client;
+      if (held && !held.credentialsRefused) return this.touched(key, held).client;
       const pending = this.creating.get(key);
-      if (pending) return pending;
-      const creation = this.createFromResolver(key).finally(() => this.creating.delete(key));
-      this.creating.set(key, creation);
-      return creation;
+      if (pending) return pending.client;
+      const removal = new AbortController();
+      const client = this.createFromResolver(key, held, removal.signal).finally(() => {
+        if (this.creating.get(key)?.removal === removal) this.creating.delete(key);
+      });
+      this.creating.set(key, { client, removal });
+      return client;
     }
     const config = this.resolve(key, options);
     const fingerprint = fingerprintOf(config);
@@ -132,10 +150,18 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     return this.add(key, config, fingerprint, telemetry);
   }
 
-  /** Forgets the client for `key` and closes it once its requests have finished. Resolves `false` when none was held. */
+  /**
+   * Forgets the client for `key` and closes it once its requests have finished; a `get` still waiting
+   * for `resolveOptions(key)` fails with `shutdown`. Resolves `false` when no client was held or being created.
+   */
   async remove(key: string): Promise<boolean> {
+    const creation = this.creating.get(key);
+    if (creation) {
+      this.creating.delete(key);
+      creation.removal.abort();
+    }
     const entry = this.entries.get(key);
-    if (!entry) return false;
+    if (!entry) return creation !== undefined;
     this.entries.delete(key);
     await this.retire(entry.client, 'removed from the registry');
     return true;
@@ -152,15 +178,23 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     await Promise.all(clients.map((client) => client.close()));
   }
 
-  private async createFromResolver(key: string): Promise<GenesysClient> {
+  /** A client from `resolveOptions(key)`, replacing `refused` (a client whose credentials were refused) when the options changed. */
+  private async createFromResolver(key: string, refused: Entry | undefined, removed: AbortSignal): Promise<GenesysClient> {
     if (!this.options.resolveOptions) {
       throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: no client is held for this key and no options were given (pass options to get(), or set resolveOptions)`);
     }
     const resolved = await this.resolveOptionsOf(key, this.options.resolveOptions);
     const telemetry = await loadClientTelemetry();
+    if (removed.aborted) throw new GenesysAuthError('shutdown', `GenesysClientRegistry: the key "${key}" was removed from the registry while its options were resolved; get it from the registry again`);
     const config = this.resolve(key, resolved);
-    const held = this.entries.get(key); // another get() with options may have added one meanwhile
-    return held ? this.touched(key, held).client : this.add(key, config, fingerprintOf(config), telemetry);
+    const fingerprint = fingerprintOf(config);
+    const held = this.entries.get(key);
+    if (held && held === refused && held.fingerprint === fingerprint) {
+      held.credentialsRefused = false; // the same credentials: its token service tries them again in its own time
+      return this.touched(key, held).client;
+    }
+    if (held && held !== refused) return this.touched(key, held).client; // another get() with options added one meanwhile
+    return this.add(key, config, fingerprint, telemetry);
   }
 
   /** What `resolveOptions` answers for `key`, within `resolveTimeoutMs` and before shutdown; a late answer is dropped. */
@@ -204,20 +238,43 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       return resolveGenesysAuthOptions({ ...this.options.defaults, ...options } as GenesysAuthModuleOptions);
     } catch (error) {
       if (error instanceof GenesysAuthError) throw new GenesysAuthError(error.code, `${error.message} (registry key "${key}")`);
-      throw error;
+      // A getter or proxy of the caller's threw while the options were read: its message may say anything, so it rides along as the cause.
+      throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: the options could not be read (registry key "${key}")`, {}, { cause: error });
     }
+  }
+
+  /** The `genesys.client` label of `key`'s telemetry: `registry`, or what `telemetryClientName` maps the key to. */
+  private telemetryClientNameOf(key: string): string {
+    let name: unknown;
+    try {
+      name = this.options.telemetryClientName?.(key);
+    } catch (error) {
+      throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: telemetryClientName failed (registry key "${key}")`, {}, { cause: error });
+    }
+    if (name === undefined) return REGISTRY_TELEMETRY_CLIENT;
+    if (typeof name !== 'string' || !KEY_SHAPE.test(name)) {
+      throw new GenesysAuthError('invalid_options', `GenesysClientRegistry: telemetryClientName must answer undefined or 1 to 200 characters without blanks or control characters (registry key "${key}")`);
+    }
+    return name;
   }
 
   private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, telemetry: ClientTelemetryFactory): GenesysClient {
     this.assertRunning(); // the app may have closed while the options or OpenTelemetry loaded
-    const telemetryClientName = this.options.telemetryClientName?.(key) ?? REGISTRY_TELEMETRY_CLIENT;
+    const telemetryClientName = this.telemetryClientNameOf(key);
     const replaced = this.entries.get(key);
     if (replaced) {
       this.entries.delete(key);
       void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
     const client = new GenesysClient(key, config, { ...this.context, telemetry, telemetryClientName });
-    this.entries.set(key, { client, fingerprint, lastUsedAt: this.context.clock.now() });
+    const entry: Entry = { client, fingerprint, lastUsedAt: this.context.clock.now(), credentialsRefused: false };
+    if (this.options.resolveOptions) {
+      // Ends with the client: its token service completes its events as it closes.
+      client.tokens.events$.subscribe((event) => {
+        if (event.type === 'refresh_failed' && CREDENTIAL_REFUSALS.has(event.error.code)) entry.credentialsRefused = true;
+      });
+    }
+    this.entries.set(key, entry);
     while (this.entries.size > this.maxClients) {
       const [oldestKey, oldest] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldestKey);
