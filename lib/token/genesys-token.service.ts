@@ -106,7 +106,9 @@ export class GenesysTokenService {
    * Reports a token the API refused with 401, so that the next request fetches a new one. Returns
    * whether a replay may succeed: `true` when a newer token is held or will be fetched, whatever the
    * refused token's age (a token revoked right after it was fetched is renewed too); `false` when a
-   * 401 already renewed this token's slot within the renewal interval (see {@link unauthorizedRenewalIntervalMs}).
+   * 401 already renewed this token's slot within the renewal interval (see {@link unauthorizedRenewalIntervalMs})
+   * and the slot fetched the refused token itself. A token it took from the shared store may predate
+   * a revocation (another replica fetched it before), so its refusal renews once more, from the token endpoint.
    * Then the token is kept, no new one is fetched (a storm of renewals would trip Genesys'
    * token-endpoint limit), and the refusal is recorded: `getState()` says `rejected_by_api`, a
    * `rejected_by_api` event is emitted, the interval doubles, and the health indicator reports `down`
@@ -123,7 +125,7 @@ export class GenesysTokenService {
     const slot = this.slots.find((candidate) => candidate.heldToken?.accessToken === refusedAccessToken);
     if (!slot) return true; // a newer token is held or on its way
     const now = this.clock.now();
-    if (now - slot.lastUnauthorizedRenewalAt < this.unauthorizedRenewalIntervalMs(slot.heldToken)) {
+    if (!slot.heldFromStore && now - slot.lastUnauthorizedRenewalAt < this.unauthorizedRenewalIntervalMs(slot.heldToken)) {
       this.onRejectedByApi(refusedAccessToken);
       return false;
     }

@@ -18,6 +18,8 @@ export interface HeldToken {
   readonly usableUntil: number;
   /** The scheduled refresh runs at this instant. */
   readonly refreshAt: number;
+  /** Taken from the shared store (another replica fetched it, maybe before a revocation), not fetched by this slot. */
+  readonly fromStore: boolean;
 }
 
 /** Scheduled refreshes never come closer together than this, whatever lifetime the server grants. */
@@ -79,8 +81,11 @@ export class TokenSlot {
    * one start-up attempt) they wait for the retries still owed to them instead.
    */
   private failFast = false;
-  /** The last token dropped (refused by the API, or by a caller): never taken back from the store. */
-  private dropped?: string;
+  /**
+   * When the newest token this slot has held expires. A stored token that expires no later is one it
+   * held (maybe refused by the API since) or an older one, maybe revoked with it: never taken from the store.
+   */
+  private newestHeldExpiresAt = Number.NEGATIVE_INFINITY;
   private stopped = false;
   /** Why the slot was closed, for the error callers get afterwards. */
   private closedBecause = SHUTDOWN_REASON;
@@ -147,6 +152,11 @@ export class TokenSlot {
     return this.held?.token;
   }
 
+  /** Whether the held token was taken from the shared store rather than fetched by this slot. */
+  get heldFromStore(): boolean {
+    return this.held?.fromStore === true;
+  }
+
   /** Whether a token request of this slot is in flight. */
   get fetching(): boolean {
     return this.inFlight !== undefined;
@@ -159,7 +169,6 @@ export class TokenSlot {
 
   /** Drops the held token: the next caller fetches a new one. */
   drop(): void {
-    this.dropped = this.held?.token.accessToken ?? this.dropped;
     this.held = undefined;
   }
 
@@ -261,14 +270,14 @@ export class TokenSlot {
   }
 
   /**
-   * A stored token this slot may take: usable for a while yet, not one it dropped (refused by the
-   * API), and newer than the one it holds (at a scheduled refresh the stored one may still be the held one).
+   * A stored token this slot may take: usable for a while yet, and newer than any it has held. At a
+   * scheduled refresh the stored one may still be the held one; after a 401 or a store outage it may
+   * be one the slot dropped, or an older one revoked with it, which would only earn callers 401s.
    */
   private adoptable(stored: StoredToken | undefined): HeldToken | undefined {
-    if (!stored || stored.accessToken === this.dropped || stored.accessToken === this.held?.token.accessToken) return undefined;
-    if (this.held && stored.expiresAt <= this.held.token.expiresAt.getTime()) return undefined;
+    if (!stored || stored.expiresAt <= this.newestHeldExpiresAt) return undefined;
     const lifetimeMs = stored.expiresAt - stored.obtainedAt;
-    const held = this.heldFrom(stored, stored.obtainedAt, lifetimeMs);
+    const held = this.heldFrom(stored, stored.obtainedAt, lifetimeMs, true);
     return this.clock.now() < held.usableUntil ? held : undefined;
   }
 
@@ -293,7 +302,7 @@ export class TokenSlot {
    * its usable life on arrival is refused (as a timeout, retried with backoff).
    */
   private dated(granted: GrantedToken, requestedAt: number): HeldToken {
-    const held = this.heldFrom(granted, requestedAt, granted.lifetimeMs);
+    const held = this.heldFrom(granted, requestedAt, granted.lifetimeMs, false);
     const now = this.clock.now();
     if (now >= held.usableUntil) {
       throw new GenesysAuthError(
@@ -305,7 +314,7 @@ export class TokenSlot {
   }
 
   /** A token whose lifetime of `lifetimeMs` started at `lifetimeStart`, with its usable end and its refresh time. */
-  private heldFrom(token: { accessToken: string; tokenType: string; scope?: string }, lifetimeStart: number, lifetimeMs: number): HeldToken {
+  private heldFrom(token: { accessToken: string; tokenType: string; scope?: string }, lifetimeStart: number, lifetimeMs: number, fromStore: boolean): HeldToken {
     const now = this.clock.now();
     const expiresAt = lifetimeStart + lifetimeMs;
     const refreshDelay = lifetimeMs * (this.config.refresh.atLifetimeFraction - Math.random() * this.config.refresh.jitterFraction);
@@ -319,6 +328,7 @@ export class TokenSlot {
       },
       usableUntil: expiresAt - Math.min(this.config.refresh.expirySafetyMarginMs, lifetimeMs / 10),
       refreshAt: Math.max(now + MIN_REFRESH_DELAY_MS, lifetimeStart + refreshDelay),
+      fromStore,
     };
   }
 
@@ -338,6 +348,7 @@ export class TokenSlot {
 
   private onRefreshed(held: HeldToken): void {
     this.held = held;
+    this.newestHeldExpiresAt = Math.max(this.newestHeldExpiresAt, held.token.expiresAt.getTime());
     this.taken = new TokenRecord(held.token.accessToken, this.taken); // a new token starts afresh: Genesys counts each token on its own
     this.consecutiveFailures = 0;
     this.lastError = undefined;

@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  GenesysAuthModule,
+  GenesysHttpService,
+  GenesysTokenService,
+  MemoryTokenStore,
+  getGenesysHttpServiceToken,
+  getGenesysTokenServiceToken,
+  type GenesysTokenStore,
+} from 'nestjs-genesys-auth';
+import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
+import { FAST_RETRY, sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+
+// Where a shared token store meets renewals after 401: a token the store still holds may be one a
+// revocation already refused, and must never earn a caller a 401 while a valid token can be had.
+
+const ORG_ME = '/api/v2/organizations/me';
+const statusOf = (pending: Promise<{ status: number }>) =>
+  pending.then(
+    (response) => response.status,
+    (error: { response?: { status?: number }; message: string }) => error.response?.status ?? error.message,
+  );
+
+/** A memory store that can go half-open: while silent, every call hangs (the library gives up on each after 1 s). */
+class SilenceableStore extends MemoryTokenStore {
+  silent = false;
+  private hangWhileSilent<T>(call: () => Promise<T>): Promise<T> {
+    return this.silent ? new Promise<T>(() => undefined) : call();
+  }
+  override getToken(...args: Parameters<GenesysTokenStore['getToken']>) {
+    return this.hangWhileSilent(() => super.getToken(...args));
+  }
+  override setToken(...args: Parameters<GenesysTokenStore['setToken']>) {
+    return this.hangWhileSilent(() => super.setToken(...args));
+  }
+  override acquireLock(...args: Parameters<GenesysTokenStore['acquireLock']>) {
+    return this.hangWhileSilent(() => super.acquireLock(...args));
+  }
+  override claimBudget(...args: Parameters<GenesysTokenStore['claimBudget']>) {
+    return this.hangWhileSilent(() => super.claimBudget(...args));
+  }
+}
+
+describe('a shared store that still holds a token a revocation refused', () => {
+  let running: EmulatedApp | undefined;
+  let app: INestApplicationContext | undefined;
+  let emulator: GenesysCloudEmulator | undefined;
+  afterEach(async () => {
+    await running?.close();
+    await app?.close();
+    await emulator?.close();
+    running = app = emulator = undefined;
+  });
+
+  it('after a store outage, a revocation renews from the token endpoint instead of taking back the older token still stored: the caller gets 200', async () => {
+    const store = new SilenceableStore();
+    running = await startEmulatedApp({ tokenStore: store, unauthorizedRenewalIntervalMs: 300 });
+    const genesys = running.app.get(GenesysHttpService);
+    const tokens = running.app.get(GenesysTokenService);
+    await genesys.axiosRef.get(ORG_ME); // token A, stored
+    const stored = tokens.peekAccessToken();
+    store.silent = true;
+    running.emulator.revokeAllTokens();
+    await genesys.axiosRef.get(ORG_ME); // renewed alone: token B, which the silent store never got
+    store.silent = false;
+    await sleep(1_200); // the store is asked again once a second
+    await genesys.axiosRef.get(ORG_ME);
+    await sleep(400); // past unauthorizedRenewalIntervalMs
+
+    running.emulator.revokeAllTokens();
+    const status = await statusOf(genesys.axiosRef.get(ORG_ME));
+
+    expect(status).toBe(200);
+    expect(tokens.peekAccessToken()).not.toBe(stored);
+    expect(tokens.getState().status).toBe('valid');
+  }, 20_000);
+
+  it('a token taken from the store that the same revocation refused is renewed once more, from the token endpoint: the caller gets 200', async () => {
+    emulator = await GenesysCloudEmulator.start({ apiRateLimit: false });
+    const tokenStore = new MemoryTokenStore();
+    const registration = (name: string) =>
+      GenesysAuthModule.forRoot({ ...emulator!.moduleOptions(), name, tokenStore, fetchTokenOnStartup: false, retry: FAST_RETRY });
+    const moduleRef = await Test.createTestingModule({ imports: [registration('first'), registration('second')] }).compile();
+    moduleRef.useLogger(false);
+    app = await moduleRef.init();
+    const [first, second] = ['first', 'second'].map((name) => app!.get<GenesysHttpService>(getGenesysHttpServiceToken(name)));
+    await Promise.all([first.axiosRef.get(ORG_ME), second.axiosRef.get(ORG_ME)]); // both on token A
+    emulator.revokeAllTokens();
+    await second.axiosRef.get(ORG_ME); // the second renews: token B, stored
+    emulator.revokeAllTokens(); // B is refused too, before the first ever used it
+
+    const status = await statusOf(first.axiosRef.get(ORG_ME)); // A refused, B taken from the store and refused
+
+    expect(status).toBe(200);
+    expect(app.get<GenesysTokenService>(getGenesysTokenServiceToken('first')).getState().status).toBe('valid');
+    expect(emulator.stats.tokenRequests).toBe(3); // A, B, and the first's own renewal
+  });
+});
