@@ -15,7 +15,7 @@ import {
 } from 'nestjs-genesys-auth';
 import { RedisTokenStore } from 'nestjs-genesys-auth/redis';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
-import { CapturingLogger, FAST_RETRY } from './support/app.js';
+import { CapturingLogger, FAST_RETRY, sleep } from './support/app.js';
 import { REDIS_URL, redisAvailable } from './support/redis.js';
 
 const redisUp = await redisAvailable();
@@ -225,5 +225,25 @@ describe.each<[string, () => GenesysTokenStore]>([
     await store.close?.();
 
     expect(next.granted).toBe(true);
+  });
+});
+
+describe.each<[string, () => GenesysTokenStore]>([
+  ['MemoryTokenStore', () => new MemoryTokenStore()],
+  ...(redisUp ? [['RedisTokenStore', () => redisStorage().open()] as [string, () => GenesysTokenStore]] : []),
+])('%s refresh lock', (_, storeOf) => {
+  it('is renewed when its owner takes it again, and refused to another owner meanwhile', async () => {
+    const store = storeOf();
+    const key = `lock:${randomUUID()}`;
+    await store.acquireLock(key, 'holder', 2_000);
+    await sleep(1_200);
+
+    const renewed = await store.acquireLock(key, 'holder', 2_000);
+    await sleep(1_200); // past the first ttl, within the renewed one
+    const other = await store.acquireLock(key, 'other', 2_000);
+    await store.close?.();
+
+    expect(renewed).toBe(true);
+    expect(other).toBe(false);
   });
 });

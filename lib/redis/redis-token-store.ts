@@ -41,6 +41,16 @@ const CONNECTION_DEADLINE_MS = 2_000;
  * entry per store, kept a minute or a window) and answers how many did: a replica that later cannot
  * reach Redis counts only its share of the budget.
  */
+/** Takes a lock no one holds, or renews it for its owner: one key, so a Redis Cluster runs it on the key's node. */
+const ACQUIRE_LOCK_SCRIPT = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
 const CLAIM_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -161,7 +171,7 @@ export class RedisTokenStore implements GenesysTokenStore {
 
   async acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean> {
     const client = await this.connected();
-    return (await client.set(this.redisKey(key), owner, { PX: Math.max(1, Math.ceil(ttlMs)), NX: true })) === 'OK';
+    return Number(await client.eval(ACQUIRE_LOCK_SCRIPT, { keys: [this.redisKey(key)], arguments: [owner, String(Math.max(1, Math.ceil(ttlMs)))] })) === 1;
   }
 
   async releaseLock(key: string, owner: string): Promise<void> {

@@ -48,7 +48,12 @@ export interface GenesysTokenStore {
   getToken(key: string): Promise<StoredToken | undefined>;
   /** Stores `token` under `key` until it expires. */
   setToken(key: string, token: StoredToken): Promise<void>;
-  /** Takes the refresh lock of `key` for `ttlMs` if no one holds it; `true` when `owner` now holds it. */
+  /**
+   * Takes the refresh lock of `key` for `ttlMs` if no one else holds it; `true` when `owner` now holds
+   * it. Taken again by its owner, the lock is held `ttlMs` from then: a replica renews it through the
+   * retries of a slow refresh. (A store that answers its owner `false` keeps the lock for its first
+   * `ttlMs` only: other replicas may then fetch tokens of their own meanwhile.)
+   */
   acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock of `key` if `owner` still holds it (compare-and-delete). */
   releaseLock(key: string, owner: string): Promise<void>;

@@ -247,7 +247,9 @@ export class TokenSlot {
     const { guard, keys } = store;
     const { index } = this.context;
     const lockTtlMs = this.config.tokenRequestTimeoutMs + 1_000;
-    const giveUpAt = this.clock.now() + 2 * lockTtlMs;
+    // The holder renews the lock before each retry: the others wait until its whole run could have ended.
+    const { maxAttempts: holderAttempts, maxDelayMs } = this.config.retry;
+    const giveUpAt = this.clock.now() + holderAttempts * lockTtlMs + (holderAttempts - 1) * maxDelayMs + lockTtlMs;
     const owner = randomUUID();
     for (;;) {
       const shared = this.adoptable(await guard.getToken(keys.token(index)));
@@ -257,7 +259,8 @@ export class TokenSlot {
           // The previous holder may have stored its token between our look and our lock.
           const justStored = this.adoptable(await guard.getToken(keys.token(index)));
           if (justStored) return justStored;
-          const fetched = await this.fetchWithRetry(signal, maxAttempts);
+          const renewLock = (retryInMs: number) => guard.acquireLock(keys.lock(index), owner, retryInMs + lockTtlMs);
+          const fetched = await this.fetchWithRetry(signal, maxAttempts, renewLock);
           await guard.setToken(keys.token(index), storedFrom(fetched.token));
           return fetched;
         } finally {
@@ -281,7 +284,8 @@ export class TokenSlot {
     return this.clock.now() < held.usableUntil ? held : undefined;
   }
 
-  private async fetchWithRetry(signal: AbortSignal, maxAttempts: number): Promise<HeldToken> {
+  /** A token from the token endpoint, retried with backoff; `beforeRetry` runs before each wait for the next attempt. */
+  private async fetchWithRetry(signal: AbortSignal, maxAttempts: number, beforeRetry?: (retryInMs: number) => Promise<unknown>): Promise<HeldToken> {
     for (let attempt = 1; ; attempt++) {
       try {
         const requestedAt = this.clock.now();
@@ -291,7 +295,9 @@ export class TokenSlot {
       } catch (error) {
         const failure = error as GenesysAuthError;
         if (!failure.retryable || attempt >= maxAttempts || this.stopped) throw failure;
-        await this.sleep(this.backoffDelay(attempt, failure.retryAfterMs));
+        const retryInMs = this.backoffDelay(attempt, failure.retryAfterMs);
+        await beforeRetry?.(retryInMs);
+        await this.sleep(retryInMs);
       }
     }
   }

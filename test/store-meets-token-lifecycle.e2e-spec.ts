@@ -13,8 +13,9 @@ import {
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { FAST_RETRY, sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 
-// Where a shared token store meets renewals after 401: a token the store still holds may be one a
-// revocation already refused, and must never earn a caller a 401 while a valid token can be had.
+// Where a shared token store meets the token's lifecycle: a token the store still holds may be one a
+// revocation already refused, and must never earn a caller a 401 while a valid token can be had; a
+// slow token endpoint must not turn the replicas' one refresh into one each.
 
 const ORG_ME = '/api/v2/organizations/me';
 const statusOf = (pending: Promise<{ status: number }>) =>
@@ -97,4 +98,38 @@ describe('a shared store that still holds a token a revocation refused', () => {
     expect(app.get<GenesysTokenService>(getGenesysTokenServiceToken('first')).getState().status).toBe('valid');
     expect(emulator.stats.tokenRequests).toBe(3); // A, B, and the first's own renewal
   });
+});
+
+describe('the refresh lock of a shared store', () => {
+  let app: INestApplicationContext | undefined;
+  let emulator: GenesysCloudEmulator | undefined;
+  afterEach(async () => {
+    await app?.close();
+    await emulator?.close();
+    app = emulator = undefined;
+  });
+
+  it('is held through the retries of a slow token endpoint: four replicas waiting on it make the holder\'s 3 attempts, not attempts of their own', async () => {
+    emulator = await GenesysCloudEmulator.start();
+    emulator.inject('token', { delayMs: 450 }, 2); // two attempts time out, the third is answered
+    const tokenStore = new MemoryTokenStore();
+    const names = ['one', 'two', 'three', 'four'];
+    const registration = (name: string) =>
+      GenesysAuthModule.forRoot({
+        ...emulator!.moduleOptions(),
+        name,
+        tokenStore,
+        fetchTokenOnStartup: false,
+        tokenRequestTimeoutMs: 300,
+        retry: { maxAttempts: 3, initialDelayMs: 1_200, maxDelayMs: 1_500 }, // a holder's run outlasts its 1.3 s lock
+      });
+    const moduleRef = await Test.createTestingModule({ imports: names.map(registration) }).compile();
+    moduleRef.useLogger(false);
+    app = await moduleRef.init();
+
+    const tokens = await Promise.all(names.map((name) => app!.get<GenesysTokenService>(getGenesysTokenServiceToken(name)).getAccessToken()));
+
+    expect(emulator.stats.tokenRequests).toBe(3);
+    expect(new Set(tokens).size).toBe(1);
+  }, 20_000);
 });
