@@ -247,3 +247,32 @@ describe.each<[string, () => GenesysTokenStore]>([
     expect(other).toBe(false);
   });
 });
+
+(redisUp ? describe : describe.skip)('RedisTokenStore keys holding a value of another type (a stray or hostile writer)', () => {
+  const keyPrefix = `store-trust-${randomUUID()}:`;
+  const plant = async (...keys: string[]) => {
+    const redis = await redisClient();
+    for (const key of keys) await redis.multi().del(`${keyPrefix}${key}`).hSet(`${keyPrefix}${key}`, 'planted', '1').pExpire(`${keyPrefix}${key}`, 60_000).exec();
+  };
+
+  it('answer as missing keys: a claim is granted, a cool-down kept, the lock taken and released, no token read', async () => {
+    const store = new RedisTokenStore({ url: REDIS_URL, keyPrefix });
+    await plant('{budget:b}', '{budget:b}:cooldown', '{budget:b}:replicas', '{lock:l}', '{token:t}');
+
+    const claim = await store.claimBudget('budget:b', 10, 60_000, 5_000);
+    await plant('{budget:b}', '{budget:b}:cooldown');
+    await store.settleBudget('budget:b', 'some-claim');
+    await store.coolDown('budget:b', 60_000);
+    const cooling = await store.claimBudget('budget:b', 10, 60_000, 5_000);
+    const locked = await store.acquireLock('lock:l', 'holder', 5_000);
+    await plant('{lock:l}');
+    await store.releaseLock('lock:l', 'holder');
+    const token = await store.getToken('token:t');
+    await store.close();
+
+    expect(claim.granted).toBe(true);
+    expect(cooling).toMatchObject({ granted: false, coolingDown: true });
+    expect(locked).toBe(true);
+    expect(token).toBeUndefined();
+  });
+});

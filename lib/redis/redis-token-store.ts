@@ -36,22 +36,27 @@ export interface RedisClientLike {
 const CONNECTION_DEADLINE_MS = 2_000;
 
 /**
+ * Lua, run first by each script: deletes a key holding a value of another type than the script keeps
+ * there (left by another writer, stray or hostile). Redis would fail the script with WRONGTYPE, which
+ * the library takes for an outage of the whole store; deleted, the key counts afresh, as if it had expired.
+ */
+const MISTYPED_KEYS_DELETED = `
+local function expect(key, kind)
+  local found = redis.call('TYPE', key).ok
+  if found ~= kind and found ~= 'none' then redis.call('DEL', key) end
+end
+`;
+
+/**
  * Claims one request of budget: nothing while cooling down; else at most `limit` claims counted in the
  * window (Redis' clock for all replicas). Also notes which replicas claim on the key (KEYS[3], one
  * entry per store, kept a minute or a window) and answers how many did: a replica that later cannot
  * reach Redis counts only its share of the budget.
  */
-/** Takes a lock no one holds, or renews it for its owner: one key, so a Redis Cluster runs it on the key's node. */
-const ACQUIRE_LOCK_SCRIPT = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-`;
-
-const CLAIM_SCRIPT = `
+const CLAIM_SCRIPT = `${MISTYPED_KEYS_DELETED}
+expect(KEYS[1], 'zset')
+expect(KEYS[2], 'string')
+expect(KEYS[3], 'zset')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local limit, window, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -79,7 +84,8 @@ return {0, math.min(window + lease, math.max(1, tonumber(oldest[2]) + window - n
 `;
 
 /** The claim's answer arrived: it counts from now (Redis' clock) for the window, or not at all when the API did not count it (ARGV[2] = '0'). */
-const SETTLE_SCRIPT = `
+const SETTLE_SCRIPT = `${MISTYPED_KEYS_DELETED}
+expect(KEYS[1], 'zset')
 if ARGV[2] == '0' then
   redis.call('ZREM', KEYS[1], ARGV[1])
 elseif redis.call('ZSCORE', KEYS[1], ARGV[1]) then
@@ -90,13 +96,26 @@ return 1
 `;
 
 /** Extends a cool-down, never shortens it. */
-const COOL_DOWN_SCRIPT = `
+const COOL_DOWN_SCRIPT = `${MISTYPED_KEYS_DELETED}
+expect(KEYS[1], 'string')
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
 return 1
 `;
 
+/** Takes a lock no one holds, or renews it for its owner. */
+const ACQUIRE_LOCK_SCRIPT = `${MISTYPED_KEYS_DELETED}
+expect(KEYS[1], 'string')
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`;
+
 /** Deletes the lock only if `owner` still holds it. */
-const RELEASE_SCRIPT = `
+const RELEASE_SCRIPT = `${MISTYPED_KEYS_DELETED}
+expect(KEYS[1], 'string')
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
@@ -157,7 +176,10 @@ export class RedisTokenStore implements GenesysTokenStore {
   async getToken(key: string): Promise<StoredToken | undefined> {
     const client = await this.connected();
     const fullKey = this.redisKey(key);
-    const raw = await client.get(fullKey);
+    const raw = await client.get(fullKey).catch((error: unknown) => {
+      if (isWrongType(error)) return null; // a value of another type: no token here; setToken overwrites it
+      throw error;
+    });
     return raw === null ? undefined : this.decode(String(raw), fullKey);
   }
 
@@ -315,4 +337,9 @@ function encryptionKeyOf(key: Buffer | string): Buffer {
     throw new GenesysAuthError('invalid_options', 'RedisTokenStore: option "encryptionKey" as a string must be at least 16 characters (32 random ones are better)');
   }
   return createHash('sha256').update(key, 'utf8').digest();
+}
+
+/** Redis' answer to a command on a key holding a value of another type. */
+function isWrongType(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('WRONGTYPE');
 }
