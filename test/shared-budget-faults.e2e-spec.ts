@@ -1,9 +1,14 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { GenesysHttpService, MemoryTokenStore, type BudgetClaim, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import { RedisTokenStore } from 'nestjs-genesys-auth/redis';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { LoopStalls } from './support/loop-stalls.js';
 
 const ORG_ME = '/api/v2/organizations/me';
+
+/** Bounds on a wait are checked on the time the process could run: a stall of the whole process holds up every timer alike. */
+const stalls = new LoopStalls();
+afterAll(() => stalls.stop());
 
 /**
  * A shared store whose budget claims answer as `answer` says (after `delayMs`), tokens kept in memory:
@@ -58,6 +63,43 @@ describe('a shared budget store that misbehaves', () => {
 
     await expect(genesys.axiosRef.get(ORG_ME)).rejects.toMatchObject({ code: 'throttled' });
     expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('going silent holds only the callers that find it out: while it is failing, no caller waits on its once-a-second probe', async () => {
+    const store = new ScriptedBudgetStore((claim) => (claim === 1 ? { granted: true, claimId: 'first', remaining: 99, replicas: 1 } : new Promise<never>(() => undefined)));
+    const genesys = await start(store, { rateLimit: { requestsPerToken: 100, windowMs: 60_000, maxWaitMs: 100 } });
+    await genesys.axiosRef.get(ORG_ME);
+    await genesys.axiosRef.get(ORG_ME); // finds out: its claim is never answered
+
+    const latencies: number[] = [];
+    for (let call = 0; call < 14; call++) {
+      const started = Date.now();
+      expect((await genesys.axiosRef.get(ORG_ME)).status).toBe(200);
+      latencies.push(stalls.elapsedRunning(started));
+      await sleep(150);
+    }
+
+    expect(Math.max(...latencies)).toBeLessThan(300);
+    expect(store.claims).toBeGreaterThanOrEqual(3); // probed meanwhile, once a second
+  });
+
+  it('answering again is found by a probe no caller waits on: its grant goes back uncounted, and callers claim from it again', async () => {
+    let silent = false;
+    const store = new ScriptedBudgetStore((claim) => (silent ? new Promise<never>(() => undefined) : { granted: true, claimId: `claim-${claim}`, remaining: 99, replicas: 1 }));
+    const genesys = await start(store, { rateLimit: { requestsPerToken: 100, windowMs: 60_000, maxWaitMs: 100 } });
+    await genesys.axiosRef.get(ORG_ME);
+    silent = true;
+    await genesys.axiosRef.get(ORG_ME); // finds out
+    silent = false;
+    await sleep(1_100);
+
+    const claimsBeforeProbe = store.claims;
+
+    await genesys.axiosRef.get(ORG_ME); // takes the probe, which runs without it
+    await genesys.axiosRef.get(ORG_ME);
+
+    expect(store.settled).toContainEqual([`claim-${claimsBeforeProbe + 1}`, false]);
+    expect(store.settled.at(-1)).toEqual([`claim-${store.claims}`, true]);
   });
 
   it('granting a claim after the application closed sends nothing: the caller gets shutdown', async () => {

@@ -106,16 +106,26 @@ export class StoreGuard {
   /**
    * The store's answer, checked: a claim without an id, a wait that is not a number of ms (bounded by
    * `windowMs` plus the lease, or by the cool-down ceiling) or a replica count that is not a positive
-   * integer counts as no answer.
+   * integer counts as no answer. While the store is failing, no caller waits on it: the claim due as
+   * the probe goes on without the caller, and if it is granted, its budget goes back uncounted.
    * @throws StoreUnavailable when the store failed or gave no usable answer: count this request locally.
    */
   async claimBudget(key: string, limit: number, windowMs: number, leaseTtlMs: number, maxCoolDownMs: number): Promise<BudgetClaim> {
     // An answer that is not a claim counts as a failure of the store (once-a-second probes, logged once): retrying it at once would only spin.
-    const claim = await this.call<BudgetClaim | undefined>(async () => {
+    const claiming = async () => {
       const answer = claimOf(await this.store.claimBudget(key, limit, windowMs, leaseTtlMs, maxCoolDownMs), Math.max(windowMs + leaseTtlMs, maxCoolDownMs));
       if (!answer) throw new Error('the store answered a budget claim with something that is not one');
       return answer;
-    }, undefined);
+    };
+    if (this.failing) {
+      if (this.useNow(this.clock.now())) {
+        void this.attempt<BudgetClaim | undefined>(claiming, undefined).then((probe) => {
+          if (probe?.granted) void this.settleBudget(key, probe.claimId, false);
+        });
+      }
+      throw new StoreUnavailable();
+    }
+    const claim = await this.attempt<BudgetClaim | undefined>(claiming, undefined);
     if (!claim) throw new StoreUnavailable();
     return claim;
   }
@@ -150,6 +160,11 @@ export class StoreGuard {
    */
   private async call<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
     if (this.failing && !this.useNow(this.clock.now())) return fallback;
+    return this.attempt(operation, fallback);
+  }
+
+  /** Runs `operation` within {@link STORE_CALL_TIMEOUT_MS}, or gives `fallback` when it fails; its outcome tells whether the store answers. */
+  private async attempt<T>(operation: () => Promise<T>, fallback: T): Promise<T> {
     try {
       const result = await settleWithin(operation(), STORE_CALL_TIMEOUT_MS, this.clock, `no answer within ${STORE_CALL_TIMEOUT_MS} ms`);
       if (this.failing) {
