@@ -1,9 +1,14 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { TerminusModule } from '@nestjs/terminus';
 import { Module } from '@nestjs/common';
 import { GenesysHttpService, GenesysTokenService, type GenesysAuthModuleOptions } from 'nestjs-genesys-auth';
 import { GenesysAuthHealthIndicator } from 'nestjs-genesys-auth/health';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { LoopStalls } from './support/loop-stalls.js';
+
+/** Bounds on a wait are checked on the time the process could run: a stall of the whole process holds up every timer alike. */
+const stalls = new LoopStalls();
+afterAll(() => stalls.stop());
 
 @Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator], exports: [GenesysAuthHealthIndicator] })
 class HealthModule {}
@@ -65,6 +70,17 @@ describe('GenesysAuthHealthIndicator', () => {
 
     expect(result.genesys.status).toBe('up');
     expect(running!.emulator.stats.tokenRequests).toBe(1);
+  });
+
+  it('with fetchIfMissing waits one token request at most, not the retries after it, and answers down', async () => {
+    const indicator = await indicatorWith({ tokenRequestTimeoutMs: 300, retry: { maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 1_000 } });
+    running!.emulator.inject('token', { hang: true });
+    const started = Date.now();
+
+    const result = await indicator.isHealthy('genesys', { fetchIfMissing: true });
+
+    expect(result.genesys).toMatchObject({ status: 'down', tokenStatus: 'refreshing' });
+    expect(stalls.elapsedRunning(started)).toBeLessThan(1_000); // the token service's retries take 1.6 s at least
   });
 
   it('is down with the sanitized last error when credentials are refused', async () => {

@@ -48,6 +48,8 @@ export class GenesysClient {
   readonly http: GenesysHttpService;
   /** @internal The clock its parts use. */
   readonly clock: Clock;
+  /** @internal How long one token request may take (`tokenRequestTimeoutMs`): what a health probe waits for a token at most. */
+  readonly tokenRequestTimeoutMs: number;
   /** Its options, secret included: truly private, so that neither its typings nor its users can reach them. */
   readonly #config: ResolvedGenesysAuthConfig;
   private closed = false;
@@ -65,6 +67,7 @@ export class GenesysClient {
   ) {
     this.#config = config;
     this.clock = context.clock;
+    this.tokenRequestTimeoutMs = config.tokenRequestTimeoutMs;
     inspectAs(this, () => ({ ...this.describe(), tokenStore: this.tokenStore, state: this.tokens.getState() }));
     const logContext = (this.logContext = name === undefined ? 'GenesysAuth' : `GenesysAuth:${name}`);
     const clientId = config.telemetry.includeClientId ? config.clientId : undefined;

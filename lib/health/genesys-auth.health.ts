@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { GenesysClient } from '../client/genesys-client.js';
+import { settleWithin } from '../clock.js';
 import { findRegistration, findRegistrations } from '../client/registrations.js';
 
 /** Options of {@link GenesysAuthHealthIndicator.isHealthy}. */
@@ -14,8 +15,9 @@ export interface GenesysAuthHealthOptions {
    */
   readonly downAfterConsecutiveFailures?: number;
   /**
-   * When no valid token is held, fetch one before answering. Default `false`: a health probe never
-   * calls the login endpoint by itself, so probes cannot hammer it.
+   * When no valid token is held, fetch one before answering, waiting at most `tokenRequestTimeoutMs`
+   * (the token service retries on its own meanwhile). Default `false`: a health probe never calls the
+   * login endpoint by itself, so probes cannot hammer it.
    */
   readonly fetchIfMissing?: boolean;
   /** The named registration to check (`forRoot({ name })`); the unnamed one by default. */
@@ -68,7 +70,8 @@ export class GenesysAuthHealthIndicator {
     }
     const { tokens } = client;
     if (options.fetchIfMissing && !tokens.getState().hasValidToken) {
-      await tokens.getToken().catch(() => undefined); // the failure shows in the state below
+      // One token request's time at most, not the retries after it: a probe answers before its own timeout does.
+      await settleWithin(tokens.getToken(), client.tokenRequestTimeoutMs, client.clock, 'no token yet').catch(() => undefined); // the state below says why
     }
     const state = tokens.getState();
     const { loginHost, region } = client.describe();
