@@ -13,6 +13,14 @@ import { startEmulatedApp, type EmulatedApp } from './support/app.js';
 const CLIENT_ID = 'client-id-visible';
 // Characters that URL and form encoding change, so that each encoded form differs from the raw secret.
 const SECRET = 'S3CRET+recognisable/Zq9=x7&Kw2 x';
+/** The secret as a server or proxy might re-encode it when echoing it. */
+const REENCODED_SECRETS = [
+  Buffer.from(SECRET).toString('base64'),
+  Buffer.from(SECRET).toString('base64url'),
+  Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64url'),
+  encodeURIComponent(SECRET).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+  JSON.stringify(SECRET).slice(1, -1).replaceAll('/', '\\/'),
+];
 
 @Module({ imports: [TerminusModule], providers: [GenesysAuthHealthIndicator] })
 class HealthModule {}
@@ -74,6 +82,10 @@ describe('no secret and no token leaves the library, on any failure path', () =>
           error_description: `auth=Basic ${Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64')} url=${encodeURIComponent(SECRET)} form=${new URLSearchParams({ s: SECRET }).toString().slice(2)}`,
         },
       },
+    ],
+    [
+      'invalid_client echoing the secret re-encoded (base64, base64url, lower-case percent-encoding, JSON with escaped slashes)',
+      { status: 400, body: { error: 'invalid_client', error_description: REENCODED_SECRETS.join(' ') } },
     ],
     ['HTML', { status: 200, body: `<html>${SECRET}</html>` }],
     ['token with a line break', { status: 200, body: { access_token: `${SECRET}\r\n`, token_type: 'bearer', expires_in: 60 } }],
@@ -137,6 +149,7 @@ describe('no secret and no token leaves the library, on any failure path', () =>
       Buffer.from(`${CLIENT_ID}:${SECRET}`).toString('base64'),
       encodeURIComponent(SECRET),
       new URLSearchParams({ s: SECRET }).toString().slice(2),
+      ...REENCODED_SECRETS,
       ...running.emulator.issuedTokens,
     ];
 

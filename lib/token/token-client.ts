@@ -39,7 +39,10 @@ export class GenesysTokenClient {
   /** The form and headers never change for a configuration: built once. */
   private readonly form: string;
   private readonly headers: Record<string, string>;
-  /** The secret as it travels (raw, in the Basic credentials, URL- and form-encoded): a server or proxy may echo any of them. */
+  /**
+   * The secret as it travels (raw, in the Basic credentials, URL- and form-encoded) and as a server or
+   * proxy may re-encode it when echoing it (base64 or base64url, lower-case percent-encoding, JSON with escaped slashes).
+   */
   private readonly secretForms: readonly string[];
 
   constructor(
@@ -51,11 +54,14 @@ export class GenesysTokenClient {
     this.form = this.formBody();
     this.headers = this.requestHeaders();
     const { clientId, clientSecret } = config;
+    const percentEncoded = encodeURIComponent(clientSecret);
     this.secretForms = [
       clientSecret,
-      Buffer.from(`${clientId}:${clientSecret}`, 'utf8').toString('base64'),
-      encodeURIComponent(clientSecret),
+      ...[`${clientId}:${clientSecret}`, clientSecret].flatMap((text) => ['base64', 'base64url'].map((encoding) => Buffer.from(text, 'utf8').toString(encoding as BufferEncoding))),
+      percentEncoded,
+      percentEncoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
       new URLSearchParams({ s: clientSecret }).toString().slice(2),
+      JSON.stringify(clientSecret).slice(1, -1).replaceAll('/', '\\/'),
     ];
     this.http = createOwnAxios(
       {
