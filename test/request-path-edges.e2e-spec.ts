@@ -1,11 +1,12 @@
 import { inspect } from 'node:util';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import axios, { AxiosError, isAxiosError, type AxiosAdapter, type AxiosInstance, type InternalAxiosRequestConfig } from 'axios';
-import { GenesysAuthInterceptor, GenesysHttpService, MemoryTokenStore } from 'nestjs-genesys-auth';
+import { GenesysAuthInterceptor, GenesysHttpService } from 'nestjs-genesys-auth';
 import { sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
 import { freeLoopbackPort } from './support/loopback-server.js';
 import { LoopStalls } from './support/loop-stalls.js';
 import { startRecordingServer, type RecordingServer } from './support/recording-server.js';
+import { SilentStore } from './support/silent-store.js';
 
 // Where the request path meets what callers add around it: their own interceptors and retry steps,
 // bodies axios cannot send, aborts, other hosts, and a store that stops answering at shutdown.
@@ -288,33 +289,13 @@ describe("adapters: the caller's and the library's", () => {
   });
 });
 
-/** A store that stops answering once `stuck` is set, its close included. */
-class StuckStore extends MemoryTokenStore {
-  stuck = false;
-  private answer<T>(real: () => Promise<T>): Promise<T> {
-    return this.stuck ? new Promise<T>(() => undefined) : real();
-  }
-  override getToken(...args: Parameters<MemoryTokenStore['getToken']>) {
-    return this.answer(() => super.getToken(...args));
-  }
-  override claimBudget(...args: Parameters<MemoryTokenStore['claimBudget']>) {
-    return this.answer(() => super.claimBudget(...args));
-  }
-  override settleBudget(...args: Parameters<MemoryTokenStore['settleBudget']>) {
-    return this.answer(() => super.settleBudget(...args));
-  }
-  close(): Promise<void> {
-    return this.answer(() => Promise.resolve());
-  }
-}
-
 it("app.close() returns within 4 s and answers every waiting caller when the store's close never settles", async () => {
-  const store = new StuckStore();
+  const store = new SilentStore();
   const { app, emulator } = await startEmulatedApp({ tokenStore: store, rateLimit: { requestsPerToken: 2, windowMs: 5_000, maxWaitMs: 30_000 } });
   try {
     const genesys = app.get(GenesysHttpService);
     await genesys.axiosRef.get(ORG_ME);
-    store.stuck = true;
+    store.silent = true;
     const callers = Promise.all(Array.from({ length: 6 }, () => statusOrMessage(genesys.axiosRef.get(ORG_ME))));
     await sleep(300);
 

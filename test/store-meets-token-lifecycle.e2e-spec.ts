@@ -8,10 +8,10 @@ import {
   MemoryTokenStore,
   getGenesysHttpServiceToken,
   getGenesysTokenServiceToken,
-  type GenesysTokenStore,
 } from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { FAST_RETRY, sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { SilentStore } from './support/silent-store.js';
 
 // Where a shared token store meets the token's lifecycle: a token the store still holds may be one a
 // revocation already refused, and must never earn a caller a 401 while a valid token can be had; a
@@ -23,26 +23,6 @@ const statusOf = (pending: Promise<{ status: number }>) =>
     (response) => response.status,
     (error: { response?: { status?: number }; message: string }) => error.response?.status ?? error.message,
   );
-
-/** A memory store that can go half-open: while silent, every call hangs (the library gives up on each after 1 s). */
-class SilenceableStore extends MemoryTokenStore {
-  silent = false;
-  private hangWhileSilent<T>(call: () => Promise<T>): Promise<T> {
-    return this.silent ? new Promise<T>(() => undefined) : call();
-  }
-  override getToken(...args: Parameters<GenesysTokenStore['getToken']>) {
-    return this.hangWhileSilent(() => super.getToken(...args));
-  }
-  override setToken(...args: Parameters<GenesysTokenStore['setToken']>) {
-    return this.hangWhileSilent(() => super.setToken(...args));
-  }
-  override acquireLock(...args: Parameters<GenesysTokenStore['acquireLock']>) {
-    return this.hangWhileSilent(() => super.acquireLock(...args));
-  }
-  override claimBudget(...args: Parameters<GenesysTokenStore['claimBudget']>) {
-    return this.hangWhileSilent(() => super.claimBudget(...args));
-  }
-}
 
 describe('a shared store that still holds a token a revocation refused', () => {
   let running: EmulatedApp | undefined;
@@ -56,7 +36,7 @@ describe('a shared store that still holds a token a revocation refused', () => {
   });
 
   it('after a store outage, a revocation renews from the token endpoint instead of taking back the older token still stored: the caller gets 200', async () => {
-    const store = new SilenceableStore();
+    const store = new SilentStore();
     running = await startEmulatedApp({ tokenStore: store, unauthorizedRenewalIntervalMs: 300 });
     const genesys = running.app.get(GenesysHttpService);
     const tokens = running.app.get(GenesysTokenService);
