@@ -130,6 +130,17 @@ describe('a registry that resolves the options of its keys', () => {
     expect(again.every((client) => client === first)).toBe(true);
   });
 
+  it('resolves a refused key again at most once per retry.maxDelayMs, however often the resolver answers other refused credentials', async () => {
+    let calls = 0;
+    const registry = await bootRegistry({ resolveOptions: () => ({ clientId: CLIENT.clientId, clientSecret: `a-wrong-secret-${++calls}-0123456789` }) });
+    const until = Date.now() + 1_000;
+
+    while (Date.now() < until) await (await registry.get('tenant-1')).tokens.getAccessToken().catch(() => undefined);
+
+    expect(calls).toBe(2); // the first client's, then once after its refusal; the next only 30 s later
+    expect(emulator.stats.tokenRequests).toBe(2);
+  });
+
   it('fails a get still waiting for resolveOptions with shutdown when its key is removed, and creates no client from the answer', async () => {
     let answer: (options: typeof CREDENTIALS) => void = () => undefined;
     const registry = await bootRegistry({ resolveOptions: () => new Promise((resolve) => (answer = resolve)) });

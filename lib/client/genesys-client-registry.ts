@@ -20,8 +20,8 @@ export interface GenesysClientRegistryOptions {
    * so secrets need not stay in memory while a tenant is idle.
    *
    * When the token endpoint refuses a resolved client's credentials (`invalid_client`,
-   * `unauthorized_client`), the next `get` of its key asks again, once per refusal: a rotated secret
-   * takes effect without a restart; the same options keep the client held.
+   * `unauthorized_client`), the next `get` of its key asks again, once per refusal and at most once per
+   * `retry.maxDelayMs`: a rotated secret takes effect without a restart; the same options keep the client held.
    *
    * It has `resolveTimeoutMs` to answer. When it throws, rejects or takes longer, `get` fails with a
    * `GenesysAuthError` `unavailable` naming the key, with the resolver's error as `cause`: retryable, as
@@ -48,6 +48,13 @@ interface Entry {
   lastUsedAt: number;
   /** The token endpoint refused its credentials since its options were last resolved: the next `get` resolves them again. */
   credentialsRefused: boolean;
+  /**
+   * When refused credentials last made the key's options be resolved again (epoch ms): at most once per
+   * `retry.maxDelayMs`, as a client retries refused credentials, so that a resolver answering other
+   * credentials each time cannot turn every `get` into a new client and a token request.
+   */
+  readonly reResolvedAt: number;
+  readonly reResolveEveryMs: number;
 }
 
 /** A `get` waiting for `resolveOptions`, and how `remove` tells it that the key was removed meanwhile. */
@@ -131,7 +138,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
     const held = this.entries.get(key);
     if (options === undefined) {
-      if (held && !held.credentialsRefused) return this.touched(key, held).client;
+      if (held && !(held.credentialsRefused && this.context.clock.now() >= held.reResolvedAt + held.reResolveEveryMs)) return this.touched(key, held).client;
       const pending = this.creating.get(key);
       if (pending) return pending.client;
       const removal = new AbortController();
@@ -194,7 +201,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       return this.touched(key, held).client;
     }
     if (held && held !== refused) return this.touched(key, held).client; // another get() with options added one meanwhile
-    return this.add(key, config, fingerprint, telemetry);
+    return this.add(key, config, fingerprint, telemetry, refused ? this.context.clock.now() : Number.NEGATIVE_INFINITY);
   }
 
   /** What `resolveOptions` answers for `key`, within `resolveTimeoutMs` and before shutdown; a late answer is dropped. */
@@ -258,7 +265,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     return name;
   }
 
-  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, telemetry: ClientTelemetryFactory): GenesysClient {
+  private add(key: string, config: ResolvedGenesysAuthConfig, fingerprint: string, telemetry: ClientTelemetryFactory, reResolvedAt = Number.NEGATIVE_INFINITY): GenesysClient {
     this.assertRunning(); // the app may have closed while the options or OpenTelemetry loaded
     const telemetryClientName = this.telemetryClientNameOf(key);
     const replaced = this.entries.get(key);
@@ -267,7 +274,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
       void this.retire(replaced.client, 'replaced in the registry by a client with other options');
     }
     const client = new GenesysClient(key, config, { ...this.context, telemetry, telemetryClientName });
-    const entry: Entry = { client, fingerprint, lastUsedAt: this.context.clock.now(), credentialsRefused: false };
+    const entry: Entry = { client, fingerprint, lastUsedAt: this.context.clock.now(), credentialsRefused: false, reResolvedAt, reResolveEveryMs: config.retry.maxDelayMs };
     if (this.options.resolveOptions) {
       // Ends with the client: its token service completes its events as it closes.
       client.tokens.events$.subscribe((event) => {
