@@ -9,9 +9,14 @@ import {
   getGenesysHttpServiceToken,
   getGenesysTokenServiceToken,
 } from 'nestjs-genesys-auth';
+import { RedisTokenStore } from 'nestjs-genesys-auth/redis';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
 import { FAST_RETRY, sleep, startEmulatedApp, type EmulatedApp } from './support/app.js';
+import { REDIS_URL, redisAvailable } from './support/redis.js';
+import { keyPrefix } from './support/replica.js';
 import { SilentStore } from './support/silent-store.js';
+
+const redisUp = await redisAvailable();
 
 // Where a shared token store meets the token's lifecycle: a token the store still holds may be one a
 // revocation already refused, and must never earn a caller a 401 while a valid token can be had; a
@@ -111,5 +116,38 @@ describe('the refresh lock of a shared store', () => {
 
     expect(emulator.stats.tokenRequests).toBe(3);
     expect(new Set(tokens).size).toBe(1);
+  }, 20_000);
+
+  (redisUp ? it : it.skip)('is released in Redis as its holder closes while waiting to retry: a replica waiting on it has a token within a second, not when it lapses', async () => {
+    emulator = await GenesysCloudEmulator.start();
+    emulator.inject('token', { status: 503 }, 1); // the holder's first attempt fails: it waits 3–6 s to retry, its lock renewed for that
+    const prefix = keyPrefix();
+    const replica = async () => {
+      const moduleRef = await Test.createTestingModule({
+        imports: [
+          GenesysAuthModule.forRoot({
+            ...emulator!.moduleOptions(),
+            fetchTokenOnStartup: false,
+            tokenStore: new RedisTokenStore({ url: REDIS_URL, keyPrefix: prefix }),
+            retry: { maxAttempts: 3, initialDelayMs: 6_000, maxDelayMs: 6_000 },
+          }),
+        ],
+      }).compile();
+      moduleRef.useLogger(false);
+      return moduleRef.init();
+    };
+    const holder = await replica();
+    app = await replica();
+    void holder.get(GenesysTokenService).getAccessToken().catch(() => undefined);
+    await sleep(300); // the holder's attempt has failed; it waits to retry
+    const waiting = app.get(GenesysTokenService).getAccessToken();
+    await sleep(300);
+
+    await holder.close();
+    const closedAt = Date.now();
+    await waiting;
+
+    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    expect(emulator.stats.tokenRequests).toBe(2);
   }, 20_000);
 });

@@ -150,8 +150,10 @@ export class GenesysClient {
     this.telemetry.close();
     this.gate?.close(because);
     this.tokens.close(because);
+    const locksReleased = this.tokens.releaseStoreLocks(); // while the store's connections are open: others need not wait for them to lapse
     this.interceptor.close();
     this.http.close();
+    await locksReleased;
     await this.store?.guard.release(); // the last client using a store closes its connections
   }
 

@@ -211,6 +211,11 @@ export class GenesysTokenService {
     this.eventsSubject.complete();
   }
 
+  /** @internal Releases the shared store's refresh locks its slots hold: on close, before the store's connections close. */
+  async releaseStoreLocks(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => slot.releaseStoreLock()));
+  }
+
   /** @internal The pool's slots, for the rate gate. */
   get pool(): readonly TokenSlot[] {
     return this.slots;

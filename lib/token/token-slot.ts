@@ -86,6 +86,8 @@ export class TokenSlot {
    * held (maybe refused by the API since) or an older one, maybe revoked with it: never taken from the store.
    */
   private newestHeldExpiresAt = Number.NEGATIVE_INFINITY;
+  /** The shared store's refresh lock, while this slot fetches for the cluster under it. */
+  private heldLock?: { readonly key: string; readonly owner: string };
   private stopped = false;
   /** Why the slot was closed, for the error callers get afterwards. */
   private closedBecause = SHUTDOWN_REASON;
@@ -191,6 +193,18 @@ export class TokenSlot {
     };
   }
 
+  /**
+   * Releases the shared store's refresh lock if this slot holds it (as `owner`, when given): at the end
+   * of its fetch, or at close, before the store's connections close, so that other replicas need not
+   * wait for it to lapse (up to `retry.maxDelayMs` while the fetch waits to retry).
+   */
+  releaseStoreLock(owner = this.heldLock?.owner): Promise<void> {
+    const lock = this.heldLock;
+    if (!lock || lock.owner !== owner || !this.context.store) return Promise.resolve();
+    this.heldLock = undefined;
+    return this.context.store.guard.releaseLock(lock.key, lock.owner);
+  }
+
   /** Stops timers, cancels the in-flight request; waiting callers get a `shutdown` error saying `because`. */
   close(because = SHUTDOWN_REASON): void {
     if (this.stopped) return;
@@ -255,6 +269,7 @@ export class TokenSlot {
       const shared = this.adoptable(await guard.getToken(keys.token(index)));
       if (shared) return shared;
       if (await guard.acquireLock(keys.lock(index), owner, lockTtlMs)) {
+        this.heldLock = { key: keys.lock(index), owner };
         try {
           // The previous holder may have stored its token between our look and our lock.
           const justStored = this.adoptable(await guard.getToken(keys.token(index)));
@@ -264,7 +279,7 @@ export class TokenSlot {
           await guard.setToken(keys.token(index), storedFrom(fetched.token));
           return fetched;
         } finally {
-          await guard.releaseLock(keys.lock(index), owner);
+          await this.releaseStoreLock(owner);
         }
       }
       if (this.clock.now() >= giveUpAt) return this.fetchWithRetry(signal, maxAttempts); // the store's lock never freed
