@@ -28,7 +28,7 @@ export type RedisTokenStoreOptions = {
  */
 export interface RedisClientLike {
   get(key: string): Promise<unknown>;
-  set(key: string, value: string, options: { PX: number; NX?: true }): Promise<unknown>;
+  set(key: string, value: string, options: { PX: number }): Promise<unknown>;
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
@@ -128,7 +128,7 @@ const ENCRYPTED_VALUE = /^gcm\d+:/;
 
 /**
  * A {@link GenesysTokenStore} in Redis, on node-redis (the `redis` package, an optional peer): replicas
- * of an app share tokens (one refresh per cluster, under a `SET NX PX` lock released by
+ * of an app share tokens (one refresh per cluster, under a `SET NX PX` lock its owner renews and releases by
  * compare-and-delete) and budgets (atomic Lua scripts on Redis' own clock), and a 429 cool-down seen by
  * one replica holds for all. The client secret is never stored; tokens are, encrypted with
  * `encryptionKey` when it is given.
