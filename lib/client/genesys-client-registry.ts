@@ -138,7 +138,7 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
     const held = this.entries.get(key);
     if (options === undefined) {
-      if (held && !(held.credentialsRefused && this.context.clock.now() >= held.reResolvedAt + held.reResolveEveryMs)) return this.touched(key, held).client;
+      if (held && !this.dueForReResolution(held)) return this.touched(key, held).client;
       const pending = this.creating.get(key);
       if (pending) return pending.client;
       const removal = new AbortController();
@@ -290,6 +290,11 @@ export class GenesysClientRegistry implements OnApplicationShutdown {
     }
     this.scheduleSweep();
     return client;
+  }
+
+  /** Whether `entry`'s credentials were refused and its options may be resolved again now. */
+  private dueForReResolution(entry: Entry): boolean {
+    return entry.credentialsRefused && this.context.clock.now() >= entry.reResolvedAt + entry.reResolveEveryMs;
   }
 
   private touched(key: string, entry: Entry): Entry {
