@@ -57,7 +57,7 @@ export class GenesysTokenClient {
     const percentEncoded = encodeURIComponent(clientSecret);
     this.secretForms = [
       clientSecret,
-      ...[`${clientId}:${clientSecret}`, clientSecret].flatMap((text) => ['base64', 'base64url'].map((encoding) => Buffer.from(text, 'utf8').toString(encoding as BufferEncoding))),
+      ...[`${clientId}:${clientSecret}`, clientSecret].flatMap((text) => (['base64', 'base64url'] as const).map((encoding) => Buffer.from(text, 'utf8').toString(encoding))),
       percentEncoded,
       percentEncoded.replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
       new URLSearchParams({ s: clientSecret }).toString().slice(2),
