@@ -106,7 +106,7 @@ describe('the refresh lock of a shared store', () => {
         tokenStore,
         fetchTokenOnStartup: false,
         tokenRequestTimeoutMs: 300,
-        retry: { maxAttempts: 3, initialDelayMs: 1_200, maxDelayMs: 1_500 }, // a holder's run outlasts its 1.3 s lock
+        retry: { maxAttempts: 3, initialDelayMs: 2_500, maxDelayMs: 2_500 }, // a holder's run (at least 3.1 s) outlasts its 1.3 s lock, and twice that
       });
     const moduleRef = await Test.createTestingModule({ imports: names.map(registration) }).compile();
     moduleRef.useLogger(false);
