@@ -211,11 +211,12 @@ describe("GenesysCloudEmulator: Genesys' per-token API rate limit", () => {
   });
 
   it('opens a new window once the old one has ended', async () => {
-    const emulator = await start({ apiRateLimit: { requestsPerToken: 2, windowMs: 300 } });
+    // A window long enough that three requests in a row fall in one on a busy machine (a 300 ms one did not, once).
+    const emulator = await start({ apiRateLimit: { requestsPerToken: 2, windowMs: 1_500 } });
     const token = await tokenFor(emulator);
     expect(await statuses(emulator, 3, token)).toEqual([200, 200, 429]);
 
-    await sleep(350);
+    await sleep(1_600);
 
     expect(await statuses(emulator, 3, token)).toEqual([200, 200, 429]);
   });
