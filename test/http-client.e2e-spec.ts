@@ -100,6 +100,14 @@ describe('GenesysHttpService against the emulator', () => {
     expect(running.emulator.stats.tokenRequests).toBe(0);
   });
 
+  it("leaves a caller's own Authorization header alone whatever its case", async () => {
+    await rejectionOf(genesys.axiosRef.get('/api/v2/organizations/me', { headers: { aUTHORIZATION: 'Bearer callers-own' } }));
+
+    expect(running.emulator.apiRequests).toHaveLength(1);
+    expect(running.emulator.apiRequests[0].headers.authorization).toBe('Bearer callers-own');
+    expect(running.emulator.stats.tokenRequests).toBe(0);
+  });
+
   it('renews a revoked token once for 200 concurrent callers, who see no 401', async () => {
     await genesys.axiosRef.get('/api/v2/organizations/me');
     running.emulator.revokeAllTokens();

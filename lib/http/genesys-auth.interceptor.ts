@@ -24,7 +24,7 @@ import { UnauthorizedReplay } from './replay-after-401.js';
 import { RequestCounter } from './request-counter.js';
 import type { RequestDeadlines } from './request-deadlines.js';
 import { stateOf, type RequestState, type StatefulConfig } from './request-state.js';
-import { answeringUrl, ApiOrigin, resolvedUrl, signWith, unsign } from './sign.js';
+import { answeringUrl, ApiOrigin, carriesOwnAuthorization, resolvedUrl, signWith, unsign } from './sign.js';
 import { TokenWait } from './wait-for-token.js';
 
 /**
@@ -187,7 +187,7 @@ export class GenesysAuthInterceptor {
 
   /** Whether the request is the library's to sign: it goes to the API origin without an Authorization header of the caller's. */
   private needsToken(config: InternalAxiosRequestConfig, state: RequestState): boolean {
-    if (state.signedWith === undefined && config.headers.has('Authorization')) return false; // the caller's own
+    if (carriesOwnAuthorization(config, state)) return false;
     if (this.api.receives(config)) return true;
     unsign(config, state);
     return false;

@@ -25,10 +25,27 @@ export class ApiOrigin {
   }
 }
 
-/** Puts the token in the Authorization header and remembers it, for redaction and for the 401 that may follow. */
+/** Whether the request carries an Authorization header of the caller's: one it had before the library signed it. */
+export function carriesOwnAuthorization(config: InternalAxiosRequestConfig, state: RequestState): boolean {
+  if (state.signedWith !== undefined) return false;
+  const name = authorizationName(config.headers);
+  return name !== undefined && config.headers[name] !== undefined;
+}
+
+/**
+ * Puts the token in the Authorization header and remembers it, for redaction and for the 401 that may
+ * follow. Written straight to the header: a token is printable ASCII without spaces (checked as it arrives
+ * from the endpoint or the store), so axios' `set` would have nothing to clean, only names to copy.
+ */
 export function signWith(config: InternalAxiosRequestConfig, state: RequestState, token: string): void {
-  config.headers.set('Authorization', `Bearer ${token}`);
+  config.headers[authorizationName(config.headers) ?? 'Authorization'] = `Bearer ${token}`;
   state.signedWith = token;
+}
+
+/** The name the headers hold Authorization under, in any case: one pass, where axios' `has` lower-cases a copy of every name. */
+function authorizationName(headers: InternalAxiosRequestConfig['headers']): string | undefined {
+  for (const name in headers) if (name.length === 13 && name.toLowerCase() === 'authorization') return name;
+  return undefined;
 }
 
 /** Takes the library's token off a request that now goes elsewhere (a replay whose URL changed); it stays redacted. */
