@@ -8,13 +8,12 @@ import 'reflect-metadata';
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import * as http from 'node:http';
-import { HttpService } from '@nestjs/axios';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import axios from 'axios';
 import { GenesysAuthModule, GenesysHttpService, GenesysTokenService } from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
-import { printTable, runLoad, SPARE_BUDGET } from './support.mjs';
+import { fixedHeaderHttpService, printTable, runLoad, SPARE_BUDGET } from './support.mjs';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -48,21 +47,8 @@ async function main() {
   const withDefaults = await genesysHttp({ rateLimit: SPARE_BUDGET });
   const token = await apps[0].get(GenesysTokenService).getAccessToken();
   const agents = [];
-  /** The baseline: same defaults as GenesysHttpService, a synchronous interceptor setting a fixed header. */
-  const plainHttp = (adapter) => {
-    const instance = axios.create({
-      baseURL: moduleOptions.apiBaseUrl,
-      timeout: 30_000,
-      httpAgent: agents[agents.push(new http.Agent({ keepAlive: true })) - 1],
-      headers: { Accept: 'application/json' },
-      ...(adapter && { adapter }),
-    });
-    instance.interceptors.request.use((config) => {
-      config.headers.set('Authorization', `Bearer ${token}`);
-      return config;
-    }, undefined, { synchronous: true });
-    return new HttpService(instance);
-  };
+  const plainHttp = (adapter) =>
+    fixedHeaderHttpService({ baseURL: moduleOptions.apiBaseUrl, token, agent: agents[agents.push(new http.Agent({ keepAlive: true })) - 1], adapter });
   // Answers at once, as a server would: the response axios builds from it goes through the same steps.
   const stubAdapter = async (config) => ({ data: { id: 'org' }, status: 200, statusText: 'OK', headers: { 'content-type': 'application/json' }, config, request: {} });
   const stubbedGenesys = await genesysHttp({ rateLimit: SPARE_BUDGET });

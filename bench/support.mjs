@@ -1,5 +1,9 @@
 // Shared by the benchmarks: a bounded-concurrency request loop, a markdown table printer, the status
-// of a failed call and the library's rate limit for runs that measure something else.
+// of a failed call, the library's rate limit for runs that measure something else and the baseline the
+// library's cost is measured against.
+import * as http from 'node:http';
+import { HttpService } from '@nestjs/axios';
+import axios from 'axios';
 
 /**
  * A per-token budget no benchmark run reaches: every request still goes through the library's pacing
@@ -40,4 +44,23 @@ export function printTable(rows) {
 /** The HTTP status of a failed call: axios errors carry a response, the SDK rejects with `{ status }`. */
 export function statusOf(error) {
   return error?.response?.status ?? error?.status;
+}
+
+/**
+ * The baseline a signed request's cost is measured against: a plain `HttpService` with the same defaults
+ * as `GenesysHttpService` (`baseURL`, 30 s `timeout`, `Accept`, a keep-alive agent of its own) whose
+ * synchronous request interceptor sets a fixed `Authorization` header, as a hand-written signer would.
+ * `adapter` replaces the network (a stub), when given.
+ */
+export function fixedHeaderHttpService({ baseURL, token, agent, adapter }) {
+  const instance = axios.create({ baseURL, timeout: 30_000, httpAgent: agent, headers: { Accept: 'application/json' }, ...(adapter && { adapter }) });
+  instance.interceptors.request.use(
+    (config) => {
+      config.headers.set('Authorization', `Bearer ${token}`);
+      return config;
+    },
+    undefined,
+    { synchronous: true },
+  );
+  return new HttpService(instance);
 }
