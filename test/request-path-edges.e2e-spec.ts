@@ -197,6 +197,58 @@ it.each([
   expect(elsewhere.received[0]!.authorization).toBeUndefined();
 });
 
+describe("signing meets the caller's headers", () => {
+  /** An instance of the caller's, signed by the library, whose interceptor changes the headers inside the library's adapter, as it sends. */
+  function ownInstanceTouchingHeaders(app: EmulatedApp, touch: (headers: InternalAxiosRequestConfig['headers']) => void): AxiosInstance {
+    const own = axios.create({ baseURL: app.emulator.url });
+    // Registered before attachTo: it runs after the library's step, and wraps the library's adapter.
+    own.interceptors.request.use((config) => {
+      const send = config.adapter as AxiosAdapter;
+      config.adapter = (sent: InternalAxiosRequestConfig) => {
+        touch(sent.headers);
+        return send(sent);
+      };
+      return config;
+    });
+    app.app.get(GenesysAuthInterceptor).attachTo(own);
+    return own;
+  }
+
+  it('a 401 replay carries the renewed token though a wrapper copied the old one under a lower-case name', async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const own = ownInstanceTouchingHeaders(running, (headers) => {
+      if (headers.Authorization) headers.authorization = headers.Authorization;
+    });
+    await own.get(ORG_ME);
+    running.emulator.revokeAllTokens();
+
+    expect(await statusOrMessage(own.get(ORG_ME))).toBe(200);
+  });
+
+  it("a caller's own header after an unset spelling of it is left alone: its 401 renews nothing", async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const own = ownInstanceTouchingHeaders(running, (headers) => {
+      headers.set('authorization', undefined);
+      headers.Authorization = 'Bearer callers-own';
+    });
+
+    expect(await statusOrMessage(own.get(ORG_ME))).toMatch(/401/);
+    expect(running.emulator.apiRequests.map((request) => request.headers.authorization)).toEqual(['Bearer callers-own']);
+    expect(running.emulator.stats.tokenRequests).toBe(0);
+  });
+
+  it('an Authorization property on Object.prototype does not pass for a header of the caller\'s', async () => {
+    running = await startEmulatedApp({ rateLimit: false });
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype.authorization = 'polluted';
+    try {
+      expect(await statusOrMessage(running.app.get(GenesysHttpService).axiosRef.get(ORG_ME))).toBe(200);
+    } finally {
+      delete prototype.authorization;
+    }
+  });
+});
+
 describe("adapters: the caller's and the library's", () => {
   it("a 401 replay through a caller's interceptor that wraps the adapter is sent once more, not through the wrapper again and again", async () => {
     running = await startEmulatedApp({ rateLimit: false });

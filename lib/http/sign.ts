@@ -34,17 +34,26 @@ export function carriesOwnAuthorization(config: InternalAxiosRequestConfig, stat
 
 /**
  * Puts the token in the Authorization header and remembers it, for redaction and for the 401 that may
- * follow. Written straight to the header: a token is printable ASCII without spaces (checked as it arrives
- * from the endpoint or the store), so axios' `set` would have nothing to clean, only names to copy.
+ * follow. As axios' `set` would, without cleaning the value: a token is printable ASCII without spaces
+ * (checked as it arrives from the endpoint or the store). A header the caller set to `false` stays unset.
  */
 export function signWith(config: InternalAxiosRequestConfig, state: RequestState, token: string): void {
-  config.headers[authorizationName(config.headers) ?? 'Authorization'] = `Bearer ${token}`;
+  const name = authorizationName(config.headers);
+  if (name === undefined) config.headers.Authorization = `Bearer ${token}`;
+  else if (config.headers[name] !== false) config.headers[name] = `Bearer ${token}`;
   state.signedWith = token;
 }
 
-/** The name the headers hold Authorization under, in any case: one pass, where axios' `has` lower-cases a copy of every name. */
+/**
+ * The name the headers hold Authorization under, in any case: the last own one, as axios' `has` and
+ * `set` find it (of several spellings, axios sends the last one's value), without lower-casing a copy of every name.
+ */
 function authorizationName(headers: InternalAxiosRequestConfig['headers']): string | undefined {
-  for (const name in headers) if (name.length === 13 && name.toLowerCase() === 'authorization') return name;
+  const names = Object.keys(headers);
+  for (let index = names.length - 1; index >= 0; index--) {
+    const name = names[index];
+    if (name.length === 13 && name.toLowerCase() === 'authorization') return name;
+  }
   return undefined;
 }
 
