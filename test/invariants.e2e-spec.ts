@@ -10,14 +10,16 @@ import { REDIS_URL, redisAvailable } from './support/redis.js';
  * Invariants of the whole library, checked after every step of random sequences of calls, bursts,
  * revocations, API-wide 401 spells, 429s with odd Retry-After values, route limits, login outages and
  * throttling, start-up during an outage, registry replacements, removals and resolvers that hang, a
- * shared store on or off (with a wrong secret among its users, and corrupted values), and shutdown:
+ * shared store on or off (with a wrong secret among its users, corrupted values, and outages in which
+ * it refuses every call or stops answering), and shutdown:
  *
  *   0. every call ends in an outcome the situation allows (an HTTP answer or a GenesysAuthError);
  *   1. no request carries a token issued to other credentials, and a wrong secret never gets a 2xx;
  *   2. a caller gets a 401 only when a 401 already renewed its token within the renewal interval;
- *   3. no caller waits beyond its bound, nor is held back without a reason (a token request, a 429
- *      cool-down of at most maxCoolDownMs, a budget really spent), nor gets a 429 or a login failure
- *      the library should have ridden out; no cool-down exceeds maxCoolDownMs;
+ *   3. no caller waits beyond its bound (two bounded store calls more while the store is silent), nor
+ *      is held back without a reason (a token request, a 429 cool-down of at most maxCoolDownMs, a
+ *      budget really spent, a silent store), nor gets a 429 or a login failure the library should
+ *      have ridden out; no cool-down exceeds maxCoolDownMs;
  *   4. the API never sees more than the per-token budget, and token requests stay bounded;
  *   5. close() settles every pending call promptly (--detectOpenHandles catches what it leaves open).
  *
@@ -30,6 +32,7 @@ import { REDIS_URL, redisAvailable } from './support/redis.js';
  *   (f) a wrong secret takes the victim's token from the store: 1 (a store, Burst or RevokeOwnToken through impostor);
  *   (g) stored values trusted: 0, an error that is no HTTP answer nor GenesysAuthError (TamperStore, then a Burst);
  *   (h) a resolver that never answers hangs registry.get: 3 (pending beyond its bound) and 5 (Resolve(resolved-hang)).
+ * And since: a store call bounded at 5 s instead of 1 s: 5 (StoreOutage(hang), Burst, then shutdown).
  *
  * `npm test` runs a few time-boxed seeds; `npm run test:invariants` (INVARIANT_RUNS=200) runs more.
  * A failure prints its seed, path and shrunk command sequence; replay it with INVARIANT_SEED,
@@ -50,7 +53,7 @@ describe('invariants across features (model-based)', () => {
   });
 
   it(
-    'hold through random sequences of traffic, revocations, 401 spells, 429s, login outages, registry changes, store tampering and shutdown',
+    'hold through random sequences of traffic, revocations, 401 spells, 429s, login outages, registry changes, store tampering, store outages and shutdown',
     async () => {
       const closesAt = Date.now() + TIME_BOX_MS;
       const setups: fc.Arbitrary<RunSetup> = fc.record({

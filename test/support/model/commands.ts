@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { checkClosed, checkInvariants } from './invariants.js';
-import { TAMPERINGS, type Tampering } from './tamperable-store.js';
+import { TAMPERINGS, type StoreOutageKind, type Tampering } from './tamperable-store.js';
 import { STEP_WAIT_MS } from './timings.js';
 import type { ApiPath, ClientId, Credentials, ResolvedKey, Target, TenantKey, World } from './world.js';
 
@@ -240,6 +240,25 @@ class TamperStore extends Step {
   }
 }
 
+/** The shared store fails for a while: it refuses every call, or stops answering (a half-open connection). */
+class StoreOutage extends Step {
+  constructor(
+    private readonly kind: StoreOutageKind,
+    private readonly ms: number,
+  ) {
+    super();
+  }
+  override check(model: Readonly<Model>): boolean {
+    return super.check(model) && model.hasStore;
+  }
+  protected act(world: World): void {
+    world.store?.fail(this.kind, this.ms);
+  }
+  toString(): string {
+    return `StoreOutage(${this.kind}, ${this.ms})`;
+  }
+}
+
 /** `app.close()` with whatever is pending; nothing runs after it. */
 class Shutdown implements Command {
   check(model: Readonly<Model>): boolean {
@@ -263,9 +282,10 @@ export async function shutDown(world: World): Promise<void> {
 const targets = fc.constantFrom<Target>('root', 'beta', 'impostor', 'tenant-1', 'tenant-2');
 const paths = fc.constantFrom<Exclude<ApiPath, '/api/v2/tokens/me'>>('/api/v2/organizations/me', '/api/v2/users/me', '/api/v2/routing/queues');
 const tamperings = fc.constantFrom(...(Object.keys(TAMPERINGS) as Tampering[])).map((tampering) => new TamperStore(tampering));
+const storeOutages = fc.tuple(fc.constantFrom<StoreOutageKind>('refuse', 'hang'), fc.constantFrom(300, 1_500, 3_000)).map(([kind, ms]) => new StoreOutage(kind, ms));
 const burst = fc.tuple(targets, paths, fc.integer({ min: 1, max: 12 })).map(([target, path, size]) => new Burst(target, path, size));
 
-/** Every command; calls weighted up so that most steps carry traffic for the faults to meet, tampering so that runs with a store meet it. */
+/** Every command; calls weighted up so that most steps carry traffic for the faults to meet, tampering and outages so that runs with a store meet them. */
 export function commandsArbitrary(replayPath?: string): fc.Arbitrary<Iterable<Command>> {
   return fc.commands<Model, World, false>(
     [
@@ -289,6 +309,8 @@ export function commandsArbitrary(replayPath?: string): fc.Arbitrary<Iterable<Co
       fc.constantFrom<ResolvedKey>('resolved-ok', 'resolved-slow', 'resolved-hang').map((key) => new Resolve(key)),
       tamperings,
       tamperings,
+      storeOutages,
+      storeOutages,
       fc.constant(new Shutdown()),
     ],
     { maxCommands: 10, ...(replayPath === undefined ? {} : { replayPath }) },

@@ -1,4 +1,5 @@
 import type { GenesysAuthErrorCode } from 'nestjs-genesys-auth';
+import type { StoreOutage } from './tamperable-store.js';
 import type { LoggedExchange, Operation, World } from './world.js';
 import {
   BUDGET,
@@ -8,6 +9,7 @@ import {
   RENEWAL_INTERVAL_MS,
   RETRY,
   SLACK_MS,
+  STORE_HOLD_MS,
   TOKEN_DEADLINE_MS,
   TOKEN_TIMEOUT_MS,
 } from './timings.js';
@@ -83,8 +85,9 @@ function judge(world: World, operation: Operation): string | undefined {
   const settledAt = operation.settledAt!;
   const closing = isClosing(world, operation, settledAt);
   const endForBound = Math.min(settledAt, world.closedAt ?? Number.POSITIVE_INFINITY);
-  if (endForBound - operation.startedAt > operation.bound) {
-    return `invariant 3: took ${Math.round(endForBound - operation.startedAt)} ms, beyond its bound of ${operation.bound} ms`;
+  const bound = operation.bound + (silentStoreDuring(world, operation.startedAt, endForBound) ? STORE_HOLD_MS : 0);
+  if (endForBound - operation.startedAt > bound) {
+    return `invariant 3: took ${Math.round(endForBound - operation.startedAt)} ms, beyond its bound of ${bound} ms`;
   }
   if ('unexpected' in outcome) return closing ? undefined : `invariant 0: an error that is neither an HTTP answer nor a GenesysAuthError: ${outcome.unexpected}`;
   if ('code' in outcome && outcome.code === 'shutdown') return closing ? undefined : `invariant 0: 'shutdown' while neither the app nor the client was closing`;
@@ -217,6 +220,10 @@ function isExplained(world: World, clientId: string, from: number, to: number): 
   const api = apiExchangesOf(world, clientId);
   if (budgetSpentDuring(api, from, to)) return true;
   let explainedUntil = from + SLACK_MS;
+  // A store call made while the store stays silent holds its caller until the library's bound on it.
+  for (const outage of silentOutages(world)) {
+    if (outage.from <= to && from <= outage.until + STORE_HOLD_MS) explainedUntil = Math.max(explainedUntil, outage.until + STORE_HOLD_MS + SLACK_MS);
+  }
   for (const exchange of world.exchanges) {
     if (exchange.route !== 'token' || exchange.clientId !== clientId || exchange.receivedAt > to) continue;
     const endedAt = exchange.dropped === 'hang' ? exchange.receivedAt + TOKEN_TIMEOUT_MS : exchange.answeredAt;
@@ -231,6 +238,16 @@ function isExplained(world: World, clientId: string, from: number, to: number): 
     explainedUntil = Math.max(explainedUntil, coolDownEnd);
   }
   return explainedUntil >= to;
+}
+
+/** The store's outages during which it did not answer at all (a half-open connection). */
+function silentOutages(world: World): StoreOutage[] {
+  return world.store?.outages.filter((outage) => outage.kind === 'hang') ?? [];
+}
+
+/** Whether the store stayed silent at some moment of [from, to]. */
+function silentStoreDuring(world: World, from: number, to: number): boolean {
+  return silentOutages(world).some((outage) => outage.from <= to && from < outage.until);
 }
 
 /** Whether, at some moment of [from, to], `requestsPerToken` of the client's requests counted against a budget. */

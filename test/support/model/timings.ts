@@ -46,6 +46,13 @@ export const TOKEN_DEADLINE_MS = RETRY.maxAttempts * TOKEN_TIMEOUT_MS + (RETRY.m
  */
 export const CALL_BOUND_MS = 2 * 2 * TOKEN_DEADLINE_MS + RATE_LIMIT.maxWaitMs + 2 * API_TIMEOUT_MS + SLACK_MS;
 
+/**
+ * Longest a store that stops answering may hold one caller, on top of its bound: the store call that
+ * finds it gone, and one probe of whether it is back (once a second, one caller's store call is that
+ * probe), each cut at the library's bound on a store call (1 s).
+ */
+export const STORE_HOLD_MS = 2 * 1_000;
+
 /** Longest `registry.get(key, options)` may take (it loads OpenTelemetry once: a module import under jest). */
 export const REGISTRY_BOUND_MS = 1_500;
 
