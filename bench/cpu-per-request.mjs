@@ -13,7 +13,7 @@ import { NestFactory } from '@nestjs/core';
 import axios from 'axios';
 import { GenesysAuthModule, GenesysHttpService, GenesysTokenService } from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
-import { fixedHeaderHttpService, printTable, runLoad, SPARE_BUDGET } from './support.mjs';
+import { fixedHeaderHttpService, median, printTable, runLoad, SPARE_BUDGET } from './support.mjs';
 
 const TOTAL = Number(process.env.BENCH_REQUESTS ?? 20_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -78,11 +78,6 @@ async function main() {
     }
   }
 
-  const median = (values) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-  };
   const baselineOf = (contender) => median(contenders[contender.stub ? 5 : 0].microsPerRequest);
   console.log(`\n${TOTAL} GETs per run, concurrency ${CONCURRENCY}, median of ${RUNS} interleaved runs, Node ${process.version}, axios ${axios.VERSION}\n`);
   printTable(

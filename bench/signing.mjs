@@ -11,7 +11,7 @@ import { Module } from '@nestjs/common';
 import axios from 'axios';
 import { GenesysAuthModule, GenesysHttpService, GenesysTokenService } from 'nestjs-genesys-auth';
 import { GenesysCloudEmulator } from 'nestjs-genesys-auth/testing';
-import { fixedHeaderHttpService, printTable, runLoad, SPARE_BUDGET } from './support.mjs';
+import { fixedHeaderHttpService, median, printTable, runLoad, SPARE_BUDGET } from './support.mjs';
 
 const PER_ROUND = Number(process.env.BENCH_REQUESTS_PER_ROUND ?? 1_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -68,11 +68,7 @@ for (let round = 0; round < ROUNDS; round++) {
   }
   plainOnes.forEach((plain, index) => roundRatios[index].push(elapsed.get(plain) / elapsed.get(library)));
 }
-const medianOf = (ratios) => {
-  const sorted = [...ratios].sort((a, b) => a - b);
-  return { median: (sorted[ROUNDS / 2 - 1] + sorted[ROUNDS / 2]) / 2, low: sorted[0], high: sorted[ROUNDS - 1] };
-};
-const [vsBaseline, vsHeaderInDefaults] = roundRatios.map(medianOf);
+const [vsBaseline, vsHeaderInDefaults] = roundRatios.map((ratios) => ({ median: median(ratios), low: Math.min(...ratios), high: Math.max(...ratios) }));
 
 const fastest = Math.min(...contenders.map((contender) => contender.elapsedMs));
 console.log(`\n${TOTAL} GETs each, concurrency ${CONCURRENCY}, ${ROUNDS} interleaved rounds, Node ${process.version}\n`);

@@ -32,6 +32,13 @@ export async function runLoad(call, { total, concurrency }) {
   return { elapsedMs: performance.now() - begin, failures, firstFailure };
 }
 
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /** Prints rows (objects with the same keys) as a markdown table. */
 export function printTable(rows) {
   const columns = Object.keys(rows[0]);
