@@ -59,6 +59,26 @@ describe('GenesysHttpService against the emulator', () => {
     expect(data.entities).toHaveLength(5);
   });
 
+  it("copies none of axios' inert defaults into a request (browser-only XSRF, -1 sizes), so axios walks fewer keys", async () => {
+    const { config } = await genesys.axiosRef.get('/api/v2/organizations/me');
+
+    const keys = Object.keys(config);
+    for (const inert of ['xsrfCookieName', 'xsrfHeaderName', 'maxContentLength', 'maxBodyLength']) expect(keys).not.toContain(inert);
+  });
+
+  it("keeps a size limit the application set on axios' defaults", async () => {
+    const before = axios.defaults.maxContentLength;
+    axios.defaults.maxContentLength = 1_000;
+    const limited = await startEmulatedApp().finally(() => (axios.defaults.maxContentLength = before));
+    try {
+      const failure = await rejectionOf(limited.app.get(GenesysHttpService).axiosRef.get('/api/v2/routing/queues', { params: { pageSize: 100 } }));
+
+      expect(failure.message).toMatch(/maxContentLength size of 1000 exceeded/);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('sends no token to another host, whatever the URL trick', async () => {
     const foreignPort = new URL(foreign.url).port;
     const emulatorPort = new URL(running.emulator.url).port;
