@@ -92,6 +92,7 @@ describe('OpenTelemetry metrics and traces', () => {
   /** An app with the unnamed registration and a registry; each key gets a client that makes one API call. */
   async function callThroughRegistry(keys: string[], registryOptions: GenesysClientRegistryOptions = {}): Promise<void> {
     running = await startEmulatedApp({}, {}, [GenesysAuthModule.forRegistry(registryOptions)]);
+    countedBeforeCalls = await requestsCountedByClient();
     const registry = running.app.get(GenesysClientRegistry);
     await running.app.get(GenesysHttpService).axiosRef.get(ORG_ME);
     for (const key of keys) await (await registry.get(key, running.emulator.moduleOptions())).http.axiosRef.get(ORG_ME);
@@ -99,12 +100,27 @@ describe('OpenTelemetry metrics and traces', () => {
 
   /** The `genesys.client` values of this app's API call durations and spans. */
   async function clientLabels(): Promise<{ metrics: Set<unknown>; spans: Set<unknown> }> {
-    const port = Number(new URL(running!.emulator.url).port);
+    const counted = await requestsCountedByClient();
     return {
-      metrics: new Set((await points('http.client.request.duration', { 'server.port': port })).map((point) => point.attributes['genesys.client'])),
+      metrics: new Set([...counted].filter(([client, count]) => count > (countedBeforeCalls.get(client) ?? 0)).map(([client]) => client)),
       spans: new Set((await finishedSpans()).map((span) => span.attributes['genesys.client'])),
     };
   }
+
+  /**
+   * Requests timed so far per `genesys.client` on the running emulator's port. Points add up over the file:
+   * an earlier test's emulator may have had the same port, so a label counts only where its count grew.
+   */
+  async function requestsCountedByClient(): Promise<Map<unknown, number>> {
+    const port = Number(new URL(running!.emulator.url).port);
+    const counted = new Map<unknown, number>();
+    for (const point of await points('http.client.request.duration', { 'server.port': port })) {
+      const client = point.attributes['genesys.client'];
+      counted.set(client, (counted.get(client) ?? 0) + (point.value as { count: number }).count);
+    }
+    return counted;
+  }
+  let countedBeforeCalls = new Map<unknown, number>();
 
   const total = async (name: string, where: Record<string, unknown> = {}) =>
     (await points(name, where)).reduce((sum, point) => sum + (typeof point.value === 'number' ? point.value : (point.value as { count: number }).count), 0);
