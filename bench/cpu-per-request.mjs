@@ -1,6 +1,7 @@
 // Client CPU per request (`process.cpuUsage()`, user + system): what signing, pacing and deadlines cost
 // this process, with the emulator in a process of its own so that its work is not counted. Contenders:
-// a plain HttpService whose synchronous interceptor sets a fixed Authorization header (the baseline),
+// a plain HttpService whose synchronous interceptor sets a fixed Authorization header (the baseline), the
+// same on Node's own transport (maxRedirects: 0, as the library sends a GET without a body),
 // GenesysHttpService with its defaults (pacing with budget to spare, the 30 s deadline) and without
 // deadlines, pacing or both; then both ends again on a stub adapter (no network: axios and interceptor
 // code only). Runs are interleaved, and each contender's median over the runs is reported.
@@ -47,20 +48,21 @@ async function main() {
   const withDefaults = await genesysHttp({ rateLimit: SPARE_BUDGET });
   const token = await apps[0].get(GenesysTokenService).getAccessToken();
   const agents = [];
-  const plainHttp = (adapter) =>
-    fixedHeaderHttpService({ baseURL: moduleOptions.apiBaseUrl, token, agent: agents[agents.push(new http.Agent({ keepAlive: true })) - 1], adapter });
+  const plainHttp = (adapter, maxRedirects) =>
+    fixedHeaderHttpService({ baseURL: moduleOptions.apiBaseUrl, token, agent: agents[agents.push(new http.Agent({ keepAlive: true })) - 1], adapter, maxRedirects });
   // Answers at once, as a server would: the response axios builds from it goes through the same steps.
   const stubAdapter = async (config) => ({ data: { id: 'org' }, status: 200, statusText: 'OK', headers: { 'content-type': 'application/json' }, config, request: {} });
   const stubbedGenesys = await genesysHttp({ rateLimit: SPARE_BUDGET });
   stubbedGenesys.axiosRef.defaults.adapter = stubAdapter;
 
   const contenders = [
-    { name: 'HttpService + fixed-header sync interceptor (baseline)', service: plainHttp() },
+    { name: 'HttpService + fixed-header sync interceptor (baseline)', service: plainHttp(), baseline: true },
+    { name: "the baseline on Node's own transport, maxRedirects: 0 (reference)", service: plainHttp(undefined, 0) },
     { name: 'GenesysHttpService, defaults (paced, 30 s deadline)', service: withDefaults },
     { name: 'GenesysHttpService, no deadline (apiRequestTimeoutMs: 0)', service: await genesysHttp({ rateLimit: SPARE_BUDGET, apiRequestTimeoutMs: 0 }) },
     { name: 'GenesysHttpService, no pacing (rateLimit: false)', service: await genesysHttp({ rateLimit: false }) },
     { name: 'GenesysHttpService, neither', service: await genesysHttp({ rateLimit: false, apiRequestTimeoutMs: 0 }) },
-    { name: 'stub adapter: baseline', service: plainHttp(stubAdapter), stub: true },
+    { name: 'stub adapter: baseline', service: plainHttp(stubAdapter), stub: true, baseline: true },
     { name: 'stub adapter: GenesysHttpService, defaults', service: stubbedGenesys, stub: true },
   ].map((contender) => ({ ...contender, microsPerRequest: [], failures: 0 }));
 
@@ -78,7 +80,7 @@ async function main() {
     }
   }
 
-  const baselineOf = (contender) => median(contenders[contender.stub ? 5 : 0].microsPerRequest);
+  const baselineOf = (contender) => median(contenders.find((other) => other.baseline && Boolean(other.stub) === Boolean(contender.stub)).microsPerRequest);
   console.log(`\n${TOTAL} GETs per run, concurrency ${CONCURRENCY}, median of ${RUNS} interleaved runs, Node ${process.version}, axios ${axios.VERSION}\n`);
   printTable(
     contenders.map((contender) => ({

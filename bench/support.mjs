@@ -57,10 +57,18 @@ export function statusOf(error) {
  * The baseline a signed request's cost is measured against: a plain `HttpService` with the same defaults
  * as `GenesysHttpService` (`baseURL`, 30 s `timeout`, `Accept`, a keep-alive agent of its own) whose
  * synchronous request interceptor sets a fixed `Authorization` header, as a hand-written signer would.
- * `adapter` replaces the network (a stub), when given.
+ * `adapter` replaces the network (a stub), when given; `maxRedirects: 0` sends on Node's own transport
+ * instead of follow-redirects (the like-for-like reference for the library's GETs).
  */
-export function fixedHeaderHttpService({ baseURL, token, agent, adapter }) {
-  const instance = axios.create({ baseURL, timeout: 30_000, httpAgent: agent, headers: { Accept: 'application/json' }, ...(adapter && { adapter }) });
+export function fixedHeaderHttpService({ baseURL, token, agent, adapter, maxRedirects }) {
+  const instance = axios.create({
+    baseURL,
+    timeout: 30_000,
+    httpAgent: agent,
+    headers: { Accept: 'application/json' },
+    ...(adapter && { adapter }),
+    ...(maxRedirects !== undefined && { maxRedirects }),
+  });
   instance.interceptors.request.use(
     (config) => {
       config.headers.set('Authorization', `Bearer ${token}`);

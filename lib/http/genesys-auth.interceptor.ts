@@ -18,7 +18,7 @@ import { NO_TELEMETRY, type ClientTelemetry } from '../telemetry.js';
 import { isStream } from './is-stream.js';
 import { axiosOf, type OwnAxios } from './own-axios.js';
 import { redacted } from './redact.js';
-import { RedirectGuard } from './redirect-guard.js';
+import { Redirects } from './redirects.js';
 import { RateLimitedReplay, type RateLimitedPlan } from './replay-after-429.js';
 import { UnauthorizedReplay } from './replay-after-401.js';
 import { RequestCounter } from './request-counter.js';
@@ -39,7 +39,7 @@ export class GenesysAuthInterceptor {
   private readonly attached = new WeakSet<AxiosInstance>();
   private warnedAdapterReplaced = false;
   private readonly api: ApiOrigin;
-  private readonly redirects: RedirectGuard;
+  private readonly redirects: Redirects;
   private readonly tokenWait: TokenWait;
   private readonly unauthorized: UnauthorizedReplay;
   private readonly rateLimited: RateLimitedReplay;
@@ -56,7 +56,7 @@ export class GenesysAuthInterceptor {
     private readonly telemetry: ClientTelemetry = NO_TELEMETRY,
   ) {
     this.api = new ApiOrigin(config.apiBaseUrl);
-    this.redirects = new RedirectGuard(this.api);
+    this.redirects = new Redirects(this.api);
     this.tokenWait = new TokenWait(tokens, clock, gate, config.rateLimitBounds.maxWaitMs, telemetry);
     this.unauthorized = new UnauthorizedReplay(tokens, config.tokenPool.size, telemetry);
     this.rateLimited = new RateLimitedReplay(config, tokens, clock, telemetry);
@@ -119,13 +119,19 @@ export class GenesysAuthInterceptor {
    * cancelled) is finished here: no answer will end it.
    */
   private sender(instance: AxiosInstance, deadlines?: RequestDeadlines): AxiosAdapter {
-    return (config) => {
+    const send: AxiosAdapter = (config) => {
       const state = stateOf(config);
       this.startAttempt(state);
       try {
         const spec = state.adapter || instance.defaults.adapter; // as axios falls back for `null` or `false`
         const resolved = axios.getAdapter(spec, config);
-        const adapter: AxiosAdapter = typeof spec === 'function' ? (sent) => this.endingOtherFailures(() => resolved(sent), state) : resolved;
+        if (deadlines) this.redirects.sendNatively(config, state, resolved); // on the library's own instance only
+        const adapter: AxiosAdapter =
+          typeof spec === 'function'
+            ? (sent) => this.endingOtherFailures(() => resolved(sent), state)
+            : state.sentNatively
+              ? (sent) => this.followingFirstHop(resolved(sent), sent, state, send, deadlines)
+              : resolved;
         if (!this.needsToken(config, state)) {
           deadlines?.arm(config);
           return adapter(config);
@@ -141,6 +147,54 @@ export class GenesysAuthInterceptor {
         this.unsent(state, error);
       }
     };
+    return send;
+  }
+
+  /**
+   * Follows a redirect that answers a request sent on Node's own transport (see {@link Redirects}): ends
+   * that attempt (its budget counted, as an answer's) and sends the first hop through `send`, as another
+   * attempt of the same request, below axios' response steps so that they see one answer, once. The caller
+   * gets the hop's answer with their request's config; follow-redirects takes any hop after it.
+   */
+  private followingFirstHop(
+    sent: Promise<AxiosResponse>,
+    config: InternalAxiosRequestConfig,
+    state: RequestState,
+    send: AxiosAdapter,
+    deadlines?: RequestDeadlines,
+  ): Promise<AxiosResponse> {
+    const follow = (answer: AxiosResponse): Promise<AxiosResponse> => {
+      deadlines?.settle(config);
+      this.finishAttempt(state, { status: answer.status });
+      // A hop whose request the library did not sign is not signed either: no host can lead the library's token into a request.
+      if (state.signedWith === undefined) state.neverSigned = true;
+      let hop: InternalAxiosRequestConfig;
+      try {
+        hop = this.redirects.firstHop(config, answer);
+      } catch (invalidLocation) {
+        throw AxiosError.from(invalidLocation, AxiosError.ERR_BAD_RESPONSE, config, answer.request, answer);
+      }
+      handedBack(config, state);
+      return send(hop).then(
+        (response) => {
+          response.config = config;
+          return response;
+        },
+        (error: unknown) => {
+          // A replay after 401 or 429, or a retry of the caller's, sends the request again, not its hop.
+          if (isAxiosError(error)) error.config = config;
+          throw error;
+        },
+      );
+    };
+    return sent.then(
+      (answer) => (this.redirects.isFollowed(state, answer) ? follow(answer) : answer),
+      (error: unknown) => {
+        const answer = isAxiosError(error) ? error.response : undefined;
+        if (!answer || !this.redirects.isFollowed(state, answer)) throw error;
+        return follow(answer);
+      },
+    );
   }
 
   /**
@@ -187,7 +241,7 @@ export class GenesysAuthInterceptor {
 
   /** Whether the request is the library's to sign: it goes to the API origin without an Authorization header of the caller's. */
   private needsToken(config: InternalAxiosRequestConfig, state: RequestState): boolean {
-    if (carriesOwnAuthorization(config, state)) return false;
+    if (state.neverSigned || carriesOwnAuthorization(config, state)) return false;
     if (this.api.receives(config)) return true;
     unsign(config, state);
     return false;
@@ -197,7 +251,7 @@ export class GenesysAuthInterceptor {
     signWith(config, state, token);
     if (this.telemetry !== NO_TELEMETRY) state.attempt = this.telemetry.apiAttempt(config.method ?? 'get', () => resolvedUrl(config), state.attempts);
     state.attempts++;
-    this.redirects.guard(config);
+    if (!state.sentNatively) this.redirects.guard(config);
   }
 
   /**
@@ -315,9 +369,13 @@ export class GenesysAuthInterceptor {
   }
 }
 
-/** A finished request's config, handed to the caller: sent again elsewhere, it goes as they gave it, not through this instance's adapter. */
+/** A finished request's config, handed to the caller: sent again elsewhere, it goes as they gave it, not through this instance's adapter nor only on Node's own transport. */
 function handedBack(config: InternalAxiosRequestConfig, state: RequestState): void {
   if (state.routed) config.adapter = state.adapter;
+  if (state.sentNatively) {
+    state.sentNatively = false;
+    delete config.maxRedirects;
+  }
 }
 
 /** What a failure is called in telemetry. */
