@@ -162,6 +162,45 @@ describe('redirects of the library’s requests', () => {
     }
   });
 
+  it('a config whose redirect went unsigned is signed when the caller sends it to the API afterwards', async () => {
+    await start();
+    const redirecting = await startLoopbackServer((_, response) => {
+      response.writeHead(302, { Location: `${running.emulator.url}/api/v2/organizations/me` }).end();
+    });
+    try {
+      const error = await genesys.axiosRef.get(`${redirecting.url}/start`).catch((failure: unknown) => failure);
+      if (!isAxiosError(error) || !error.config) throw new Error('expected the unsigned hop to fail with 401');
+
+      const again = await genesys.axiosRef.request({ ...error.config, url: '/api/v2/organizations/me' });
+
+      expect(again.status).toBe(200);
+    } finally {
+      await redirecting.close();
+    }
+  });
+
+  it('a signed request redirected off the API hands back a config without the token: sent again, it is signed afresh', async () => {
+    await start();
+    running.emulator.inject('api', { status: 302, headers: { Location: `${foreign.url}/moved` } }, 1);
+    const redirected = await genesys.axiosRef.get('/api/v2/organizations/me');
+    running.emulator.revokeAllTokens();
+
+    const again = await genesys.axiosRef.request(redirected.config);
+
+    expect(again.status).toBe(200);
+    expect(running.emulator.apiRequests.at(-1)?.headers.authorization).toBe(`Bearer ${running.emulator.lastIssuedToken}`);
+  });
+
+  it('a Location’s own user info is not sent on as Basic auth', async () => {
+    await start();
+    const withUserInfo = foreign.url.replace('http://', 'http://someone:secret@');
+    running.emulator.inject('api', { status: 302, headers: { Location: `${withUserInfo}/moved` } }, 1);
+
+    await genesys.axiosRef.get('/api/v2/organizations/me');
+
+    expect(foreign.received[0].headers.authorization).toBeUndefined();
+  });
+
   it('a hop leaves the caller’s config as it was: their own Authorization and Cookie are still in it', async () => {
     await start();
     running.emulator.inject('api', { status: 302, headers: { Location: `${foreign.url}/moved` } }, 1);

@@ -166,15 +166,18 @@ export class GenesysAuthInterceptor {
     const follow = (answer: AxiosResponse): Promise<AxiosResponse> => {
       deadlines?.settle(config);
       this.finishAttempt(state, { status: answer.status });
-      // A hop whose request the library did not sign is not signed either: no host can lead the library's token into a request.
-      if (state.signedWith === undefined) state.neverSigned = true;
+      const signedByTheLibrary = state.signedWith !== undefined;
       let hop: InternalAxiosRequestConfig;
       try {
         hop = this.redirects.firstHop(config, answer);
       } catch (invalidLocation) {
         throw AxiosError.from(invalidLocation, AxiosError.ERR_BAD_RESPONSE, config, answer.request, answer);
       }
+      // Off the API origin the hop goes unsigned: so does the caller's config, which would else hold a token its state no longer claims.
+      if (signedByTheLibrary && !this.api.receives(hop)) unsign(config, state);
       handedBack(config, state);
+      // A hop of a request the library did not sign is not signed either: no host can lead the library's token into a request.
+      state.neverSigned = !signedByTheLibrary;
       return send(hop).then(
         (response) => {
           response.config = config;
@@ -376,6 +379,7 @@ function handedBack(config: InternalAxiosRequestConfig, state: RequestState): vo
     state.sentNatively = false;
     delete config.maxRedirects;
   }
+  state.neverSigned = false;
 }
 
 /** What a failure is called in telemetry. */

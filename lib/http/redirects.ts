@@ -87,6 +87,8 @@ export class Redirects {
     const from = new URL(typeof sentPath === 'string' ? sentPath : '', resolvedUrl(config)); // the URL sent, query included
     const to = new URL(answer.headers.location as string, from);
     if (to.protocol !== 'http:' && to.protocol !== 'https:') throw new Error(`Unsupported protocol in a redirect's Location: ${to.protocol}`);
+    // Credentials a redirect names are not sent on (axios would send them as Basic auth; its follow-redirects path does not).
+    to.username = to.password = '';
     const headers = new AxiosHeaders(config.headers); // a copy: the caller's config keeps its own
     headers.delete('Host');
     if (to.origin !== from.origin) for (const name of Object.keys(headers)) if (CONFIDENTIAL_HEADER.test(name)) headers.delete(name);
