@@ -146,37 +146,32 @@ describe('redirects of the library’s requests', () => {
     expect(foreign.received[0].headers['x-api-key']).toBeUndefined();
   });
 
-  it('a redirect from another host to the API origin goes unsigned: no host can lead the library’s token into a request', async () => {
-    await start();
-    const redirecting = await startLoopbackServer((_, response) => {
-      response.writeHead(302, { Location: `${running.emulator.url}/api/v2/organizations/me` }).end();
+  describe('from another host to the API origin', () => {
+    let redirecting: LoopbackServer;
+    beforeEach(async () => {
+      await start();
+      redirecting = await startLoopbackServer((_, response) => {
+        response.writeHead(302, { Location: `${running.emulator.url}/api/v2/organizations/me` }).end();
+      });
     });
-    try {
+    afterEach(() => redirecting.close());
+
+    it('a redirect goes unsigned: no host can lead the library’s token into a request', async () => {
       const error = await genesys.axiosRef.get(`${redirecting.url}/start`).catch((failure: unknown) => failure);
 
       expect(isAxiosError(error) && error.response?.status).toBe(401);
       expect(running.emulator.apiRequests.at(-1)?.headers.authorization).toBeUndefined();
       expect(running.emulator.stats.tokenRequests).toBe(0);
-    } finally {
-      await redirecting.close();
-    }
-  });
-
-  it('a config whose redirect went unsigned is signed when the caller sends it to the API afterwards', async () => {
-    await start();
-    const redirecting = await startLoopbackServer((_, response) => {
-      response.writeHead(302, { Location: `${running.emulator.url}/api/v2/organizations/me` }).end();
     });
-    try {
+
+    it('a config whose redirect went unsigned is signed when the caller sends it to the API afterwards', async () => {
       const error = await genesys.axiosRef.get(`${redirecting.url}/start`).catch((failure: unknown) => failure);
       if (!isAxiosError(error) || !error.config) throw new Error('expected the unsigned hop to fail with 401');
 
       const again = await genesys.axiosRef.request({ ...error.config, url: '/api/v2/organizations/me' });
 
       expect(again.status).toBe(200);
-    } finally {
-      await redirecting.close();
-    }
+    });
   });
 
   it('a signed request redirected off the API hands back a config without the token: sent again, it is signed afresh', async () => {

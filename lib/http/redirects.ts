@@ -27,7 +27,7 @@ const BODYLESS_METHOD = /^(?:get|head)$/i;
  *
  * follow-redirects (axios' transport whenever `maxRedirects` is not 0) wraps every request in a stream of
  * its own that re-emits each event, and costs about 50 µs of CPU a request even when no redirect comes
- * (`npm run bench`). On the library's own instances a GET or HEAD without a body goes out on Node's own
+ * (`npm run bench:cpu`). On the library's own instances a GET or HEAD without a body goes out on Node's own
  * transport instead; should a redirect answer it, the first hop is sent as another attempt of the request
  * (signed only if the request was and only for the API origin, paced, under a deadline of its own) and
  * follow-redirects takes any hop after it.
