@@ -151,10 +151,8 @@ export class GenesysAuthInterceptor {
   }
 
   /**
-   * Follows a redirect that answers a request sent on Node's own transport (see {@link Redirects}): ends
-   * that attempt (its budget counted, as an answer's) and sends the first hop through `send`, as another
-   * attempt of the same request, below axios' response steps so that they see one answer, once. The caller
-   * gets the hop's answer with their request's config; follow-redirects takes any hop after it.
+   * Follows a redirect that answers a request sent on Node's own transport (see {@link Redirects}), with
+   * {@link followFirstHop}; any other answer or failure passes as it is.
    */
   private followingFirstHop(
     sent: Promise<AxiosResponse>,
@@ -163,39 +161,59 @@ export class GenesysAuthInterceptor {
     send: AxiosAdapter,
     deadlines?: RequestDeadlines,
   ): Promise<AxiosResponse> {
-    const follow = (answer: AxiosResponse): Promise<AxiosResponse> => {
-      deadlines?.settle(config);
-      this.finishAttempt(state, { status: answer.status });
-      const signedByTheLibrary = state.signedWith !== undefined;
-      let hop: InternalAxiosRequestConfig;
-      try {
-        hop = this.redirects.firstHop(config, answer);
-      } catch (invalidLocation) {
-        throw AxiosError.from(invalidLocation, AxiosError.ERR_BAD_RESPONSE, config, answer.request, answer);
-      }
-      // Off the API origin the hop goes unsigned: so does the caller's config, which would else hold a token its state no longer claims.
-      if (signedByTheLibrary && !this.api.receives(hop)) unsign(config, state);
-      handedBack(config, state);
-      // A hop of a request the library did not sign is not signed either: no host can lead the library's token into a request.
-      state.neverSigned = !signedByTheLibrary;
-      return send(hop).then(
-        (response) => {
-          response.config = config;
-          return response;
-        },
-        (error: unknown) => {
-          // A replay after 401 or 429, or a retry of the caller's, sends the request again, not its hop.
-          if (isAxiosError(error)) error.config = config;
-          throw error;
-        },
-      );
-    };
     return sent.then(
-      (answer) => (this.redirects.isFollowed(state, answer) ? follow(answer) : answer),
+      (answer) => (this.redirects.isFollowed(state, answer) ? this.followFirstHop(answer, config, state, send, deadlines) : answer),
       (error: unknown) => {
         const answer = isAxiosError(error) ? error.response : undefined;
         if (!answer || !this.redirects.isFollowed(state, answer)) throw error;
-        return follow(answer);
+        return this.followFirstHop(answer, config, state, send, deadlines);
+      },
+    );
+  }
+
+  /**
+   * Ends the attempt a redirect answered (its budget counted, as an answer's) and sends the first hop
+   * through `send`, as another attempt of the same request, below axios' response steps so that they see
+   * one answer, once. The caller gets the hop's answer with their request's config; follow-redirects takes
+   * any hop after it.
+   */
+  private followFirstHop(
+    answer: AxiosResponse,
+    config: InternalAxiosRequestConfig,
+    state: RequestState,
+    send: AxiosAdapter,
+    deadlines?: RequestDeadlines,
+  ): Promise<AxiosResponse> {
+    deadlines?.settle(config);
+    this.finishAttempt(state, { status: answer.status });
+    const signedByTheLibrary = state.signedWith !== undefined;
+    let hop: InternalAxiosRequestConfig;
+    try {
+      hop = this.redirects.firstHop(config, answer);
+    } catch (invalidLocation) {
+      throw AxiosError.from(invalidLocation, AxiosError.ERR_BAD_RESPONSE, config, answer.request, answer);
+    }
+    // Off the API origin the hop goes unsigned: so does the caller's config, which would else hold a token its state no longer claims.
+    if (signedByTheLibrary && !this.api.receives(hop)) unsign(config, state);
+    handedBack(config, state);
+    // A hop of a request the library did not sign is not signed either: no host can lead the library's token into a request.
+    // `send` decides whether to sign before it returns.
+    state.neverSigned = !signedByTheLibrary;
+    let hopSent: Promise<AxiosResponse>;
+    try {
+      hopSent = send(hop);
+    } finally {
+      state.neverSigned = false;
+    }
+    return hopSent.then(
+      (response) => {
+        response.config = config;
+        return response;
+      },
+      (error: unknown) => {
+        // A replay after 401 or 429, or a retry of the caller's, sends the request again, not its hop.
+        if (isAxiosError(error)) error.config = config;
+        throw error;
       },
     );
   }
@@ -379,7 +397,6 @@ function handedBack(config: InternalAxiosRequestConfig, state: RequestState): vo
     state.sentNatively = false;
     delete config.maxRedirects;
   }
-  state.neverSigned = false;
 }
 
 /** What a failure is called in telemetry. */

@@ -33,7 +33,7 @@ export class RequestState {
   routed = false;
   /** Whether the library set `maxRedirects: 0` to send the request on Node's own transport (see Redirects). */
   sentNatively = false;
-  /** Set while a redirect of a request the library did not sign is followed: its hops stay unsigned too. */
+  /** Set while the first hop of a redirect of a request the library did not sign is sent: it stays unsigned too. */
   neverSigned = false;
 
   /** The attempt's deadline (see RequestDeadlines): the bucket whose signal ends it, with the `timeout` and signal it stands in for. */
